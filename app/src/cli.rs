@@ -1,0 +1,97 @@
+//! The command line: `meshtwin serve | demo | simulate`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "meshtwin",
+    version,
+    about = "Observability-first service mesh control plane: OTLP in, a live service graph out",
+    long_about = "Observability-first service mesh control plane.\n\n\
+        Receives OpenTelemetry traces over OTLP (gRPC and HTTP), keeps a live digital twin of \
+        the service graph (rate, errors and latency on every edge), and pushes it to browsers \
+        over a websocket. Prometheus metrics use the names of Tempo's service graphs."
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the control plane: OTLP receivers, the twin, the web UI and API.
+    Serve(ServeArgs),
+    /// Run the control plane with a simulated Online Boutique sending it traffic.
+    Demo(DemoArgs),
+    /// Send simulated Online Boutique traffic to any OTLP endpoint.
+    Simulate(SimulateArgs),
+}
+
+/// Where the control plane listens and keeps its data; each flag overrides
+/// the config file, which overrides the defaults.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct ServeArgs {
+    /// TOML config file; unknown keys are errors (see meshtwin.example.toml).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Address every port listens on [default: 127.0.0.1; 0.0.0.0 for all interfaces].
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) bind: Option<IpAddr>,
+    /// OTLP/gRPC port [default: 4317; 0 picks a free port].
+    #[arg(long, value_name = "PORT")]
+    pub(crate) otlp_grpc_port: Option<u16>,
+    /// OTLP/HTTP port for /v1/traces and /v1/metrics [default: 4318; 0 picks a free port].
+    #[arg(long, value_name = "PORT")]
+    pub(crate) otlp_http_port: Option<u16>,
+    /// Port of the web UI, the REST API, the websocket and /metrics [default: 8080; 0 picks a free port].
+    #[arg(long, value_name = "PORT")]
+    pub(crate) web_port: Option<u16>,
+    /// Directory for everything meshtwin stores; one process per directory [default: ./meshtwin-data].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Largest OTLP request accepted, in bytes, before and after decompression [default: 8388608].
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) max_request_bytes: Option<usize>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub(crate) struct DemoArgs {
+    #[command(flatten)]
+    pub(crate) serve: ServeArgs,
+    /// Simulated traces per second [default: 20].
+    #[arg(long, value_name = "N")]
+    pub(crate) rate: Option<f64>,
+    /// Seed of the simulation; the same seed gives the same traces [default: 1].
+    #[arg(long, value_name = "N")]
+    pub(crate) seed: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ProtocolArg {
+    /// OTLP/gRPC (port 4317 by convention).
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies (port 4318 by convention).
+    Http,
+}
+
+#[derive(Debug, Args, Clone)]
+pub(crate) struct SimulateArgs {
+    /// OTLP endpoint, e.g. http://127.0.0.1:4317 (gRPC) or http://127.0.0.1:4318 (HTTP).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:4317")]
+    pub(crate) endpoint: String,
+    /// OTLP transport.
+    #[arg(long, value_enum, default_value = "grpc")]
+    pub(crate) protocol: ProtocolArg,
+    /// Traces per second.
+    #[arg(long, value_name = "N", default_value_t = 20.0)]
+    pub(crate) rate: f64,
+    /// Seed; the same seed gives the same traces.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// Stop after this many seconds [default: run until Ctrl-C].
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) duration: Option<u64>,
+}

@@ -1,0 +1,155 @@
+//! Wires the stages: OTLP receivers → span channel → twin engine →
+//! (watch view, broadcast deltas) → web; one registry for `/metrics`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use meshtwin_collector::{CollectorMetrics, Ingest};
+use meshtwin_twin::Engine;
+use meshtwin_web::{WebMetrics, WebState};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::data_dir::DataDir;
+use crate::settings::Settings;
+
+/// A running control plane.
+pub(crate) struct ControlPlane {
+    pub(crate) grpc: SocketAddr,
+    pub(crate) http: SocketAddr,
+    pub(crate) web: SocketAddr,
+    pub(crate) data_dir: DataDir,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+async fn bind(
+    address: std::net::IpAddr,
+    port: u16,
+    what: &str,
+    key: &str,
+) -> Result<TcpListener, String> {
+    TcpListener::bind((address, port)).await.map_err(|e| {
+        format!("cannot listen on {address}:{port} for {what}: {e}; pick another port with --{} or listen.{key}", key.replace('_', "-"))
+    })
+}
+
+/// A future that resolves when `stop` is set.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    // An error means the sender is gone: stop as well.
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+impl ControlPlane {
+    /// Binds every port, then starts every stage.
+    pub(crate) async fn start(settings: &Settings) -> Result<Self, String> {
+        let data_dir = DataDir::open(&settings.data_dir)?;
+        let l = &settings.listen;
+        let grpc_listener =
+            bind(l.address, l.otlp_grpc_port, "OTLP/gRPC", "otlp_grpc_port").await?;
+        let http_listener =
+            bind(l.address, l.otlp_http_port, "OTLP/HTTP", "otlp_http_port").await?;
+        let web_listener = bind(l.address, l.web_port, "the web UI", "web_port").await?;
+        let local = |listener: &TcpListener| listener.local_addr().map_err(|e| e.to_string());
+        let (grpc, http, web) = (
+            local(&grpc_listener)?,
+            local(&http_listener)?,
+            local(&web_listener)?,
+        );
+
+        let (spans_tx, spans_rx) = mpsc::channel(settings.collector.queue_batches);
+        let (engine, channels) = Engine::new(&settings.twin, spans_rx);
+
+        let mut registry = Registry::default();
+        let collector_metrics = Arc::new(CollectorMetrics::default());
+        collector_metrics.register(&mut registry);
+        let web_metrics = Arc::new(WebMetrics::default());
+        web_metrics.register(&mut registry);
+        meshtwin_web::register_twin_metrics(&mut registry, channels.view.clone());
+
+        let ingest = Ingest::new(spans_tx, collector_metrics);
+        let web_state = WebState {
+            view: channels.view,
+            deltas: channels.deltas,
+            registry: Arc::new(registry),
+            metrics: web_metrics,
+        };
+        let max_request_bytes = settings.collector.max_request_bytes;
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        tasks.spawn(engine.run(stopped(stop_rx.clone())));
+        let grpc_stop = stopped(stop_rx.clone());
+        let grpc_ingest = ingest.clone();
+        tasks.spawn(async move {
+            if let Err(error) = meshtwin_collector::grpc::serve(
+                grpc_listener,
+                grpc_ingest,
+                max_request_bytes,
+                grpc_stop,
+            )
+            .await
+            {
+                tracing::error!(%error, "OTLP/gRPC receiver stopped");
+            }
+        });
+        let http_stop = stopped(stop_rx.clone());
+        tasks.spawn(async move {
+            if let Err(error) =
+                meshtwin_collector::http::serve(http_listener, ingest, max_request_bytes, http_stop)
+                    .await
+            {
+                tracing::error!(%error, "OTLP/HTTP receiver stopped");
+            }
+        });
+        let web_stop = stopped(stop_rx);
+        tasks.spawn(async move {
+            if let Err(error) = meshtwin_web::serve(web_listener, web_state, web_stop).await {
+                tracing::error!(%error, "web server stopped");
+            }
+        });
+        Ok(Self {
+            grpc,
+            http,
+            web,
+            data_dir,
+            stop,
+            tasks,
+        })
+    }
+
+    /// Prints where everything is, in lines scripts and tests can read.
+    pub(crate) fn print_addresses(&self) {
+        println!("meshtwin {} serving", env!("CARGO_PKG_VERSION"));
+        println!("  ui:        http://{}/", self.web);
+        println!("  metrics:   http://{}/metrics", self.web);
+        println!("  otlp grpc: http://{}", self.grpc);
+        println!("  otlp http: http://{}", self.http);
+        println!("  data dir:  {}", self.data_dir.path.display());
+    }
+
+    /// Stops every stage and waits for them.
+    pub(crate) async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn termination() {
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let sigterm = async {
+        match terminate.as_mut() {
+            Some(signal) => {
+                signal.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = sigterm => {}
+    }
+}

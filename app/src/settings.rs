@@ -1,0 +1,298 @@
+//! Settings: defaults, then the config file, then flags — validated once,
+//! with every problem reported together.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use meshtwin_collector::CollectorConfig;
+use meshtwin_twin::TwinConfig;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::cli::{DemoArgs, ServeArgs};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct ListenConfig {
+    pub(crate) address: IpAddr,
+    pub(crate) otlp_grpc_port: u16,
+    pub(crate) otlp_http_port: u16,
+    pub(crate) web_port: u16,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        Self {
+            address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            otlp_grpc_port: 4317,
+            otlp_http_port: 4318,
+            web_port: 8080,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct DemoConfig {
+    pub(crate) traces_per_second: f64,
+    pub(crate) seed: u64,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        Self {
+            traces_per_second: 20.0,
+            seed: 1,
+        }
+    }
+}
+
+/// Everything the control plane runs with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Settings {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) listen: ListenConfig,
+    pub(crate) collector: CollectorConfig,
+    pub(crate) twin: TwinConfig,
+    pub(crate) demo: DemoConfig,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("meshtwin-data"),
+            listen: ListenConfig::default(),
+            collector: CollectorConfig::default(),
+            twin: TwinConfig::default(),
+            demo: DemoConfig::default(),
+        }
+    }
+}
+
+/// Settings that cannot be used, with every problem found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub(crate) struct ConfigProblems(pub(crate) Vec<String>);
+
+impl Settings {
+    pub(crate) fn for_serve(args: &ServeArgs) -> Result<Self, ConfigProblems> {
+        let mut settings = match &args.config {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        settings.apply_flags(args);
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub(crate) fn for_demo(args: &DemoArgs) -> Result<Self, ConfigProblems> {
+        let mut settings = match &args.serve.config {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        settings.apply_flags(&args.serve);
+        if let Some(rate) = args.rate {
+            settings.demo.traces_per_second = rate;
+        }
+        if let Some(seed) = args.seed {
+            settings.demo.seed = seed;
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn apply_flags(&mut self, args: &ServeArgs) {
+        let listen = &mut self.listen;
+        listen.address = args.bind.unwrap_or(listen.address);
+        listen.otlp_grpc_port = args.otlp_grpc_port.unwrap_or(listen.otlp_grpc_port);
+        listen.otlp_http_port = args.otlp_http_port.unwrap_or(listen.otlp_http_port);
+        listen.web_port = args.web_port.unwrap_or(listen.web_port);
+        if let Some(dir) = &args.data_dir {
+            self.data_dir = dir.clone();
+        }
+        if let Some(bytes) = args.max_request_bytes {
+            self.collector.max_request_bytes = bytes;
+        }
+    }
+
+    /// Reads a TOML file: every unknown key and every badly typed section
+    /// is reported, not just the first.
+    pub(crate) fn from_file(path: &Path) -> Result<Self, ConfigProblems> {
+        let at = path.display();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigProblems(vec![format!("cannot read {at}: {e}")]))?;
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigProblems(vec![format!("{at}: {e}")]))?;
+        let known = toml::Table::try_from(Self::default()).expect("defaults serialize");
+        let mut problems = Vec::new();
+        remove_unknown(&mut table, &known, "", &mut problems);
+        let defaults = Self::default();
+        let settings = Self {
+            data_dir: section(&table, "data_dir", defaults.data_dir, &mut problems),
+            listen: section(&table, "listen", defaults.listen, &mut problems),
+            collector: section(&table, "collector", defaults.collector, &mut problems),
+            twin: section(&table, "twin", defaults.twin, &mut problems),
+            demo: section(&table, "demo", defaults.demo, &mut problems),
+        };
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(ConfigProblems(
+                problems.into_iter().map(|p| format!("{at}: {p}")).collect(),
+            ))
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigProblems> {
+        let mut problems = self.collector.problems("collector.");
+        problems.extend(self.twin.problems("twin."));
+        let l = &self.listen;
+        let ports = [
+            ("otlp_grpc_port", l.otlp_grpc_port),
+            ("otlp_http_port", l.otlp_http_port),
+            ("web_port", l.web_port),
+        ];
+        for (i, (name, port)) in ports.iter().enumerate() {
+            for (other, other_port) in &ports[i + 1..] {
+                if port == other_port && *port != 0 {
+                    problems.push(format!("listen.{name} and listen.{other} are both {port}"));
+                }
+            }
+        }
+        let rate = self.demo.traces_per_second;
+        if !(rate > 0.0 && rate <= 10_000.0) {
+            problems.push(format!(
+                "demo.traces_per_second: must be above 0 and at most 10000, not {rate}"
+            ));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            problems.push("data_dir: must not be empty".to_owned());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigProblems(problems))
+        }
+    }
+}
+
+/// Removes keys of `table` that `known` lacks, reporting each.
+fn remove_unknown(
+    table: &mut toml::Table,
+    known: &toml::Table,
+    prefix: &str,
+    problems: &mut Vec<String>,
+) {
+    table.retain(|key, value| {
+        let path = format!("{prefix}{key}");
+        match known.get(key) {
+            None => {
+                problems.push(format!("unknown key `{path}`"));
+                false
+            }
+            Some(toml::Value::Table(known_inner)) => {
+                if let toml::Value::Table(inner) = value {
+                    remove_unknown(inner, known_inner, &format!("{path}."), problems);
+                }
+                true
+            }
+            Some(_) => true,
+        }
+    });
+}
+
+/// Reads one top-level entry, or reports why it cannot be read.
+fn section<T: DeserializeOwned>(
+    table: &toml::Table,
+    key: &str,
+    default: T,
+    problems: &mut Vec<String>,
+) -> T {
+    let Some(value) = table.get(key) else {
+        return default;
+    };
+    match value.clone().try_into() {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            let error: toml::de::Error = error;
+            problems.push(format!("{key}: {}", error.message().trim()));
+            default
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Settings, ConfigProblems> {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), text).unwrap();
+        Settings::from_file(file.path()).and_then(|s| s.validate().map(|()| s))
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        assert_eq!(load("").unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn every_unknown_key_and_bad_type_is_reported_together() {
+        let problems = load(
+            r#"
+            colour = "blue"
+            [listen]
+            web_port = "eighty"
+            [twin]
+            pair_wait = 3
+            max_nodes = -1
+            [surprise]
+            x = 1
+            "#,
+        )
+        .unwrap_err()
+        .0;
+        let joined = problems.join("\n");
+        assert_eq!(problems.len(), 5, "{joined}");
+        for needle in [
+            "`colour`",
+            "`twin.pair_wait`",
+            "`surprise`",
+            "listen:",
+            "twin:",
+        ] {
+            assert!(joined.contains(needle), "{needle} missing from {joined}");
+        }
+    }
+
+    #[test]
+    fn values_out_of_range_are_reported_together() {
+        let problems = load(
+            "[listen]\notlp_grpc_port = 9000\nweb_port = 9000\n[twin]\nidle_expiry_seconds = 5\n[collector]\nmax_request_bytes = 10\n",
+        )
+        .unwrap_err()
+        .0;
+        assert_eq!(problems.len(), 3, "{problems:?}");
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            file.path(),
+            "[listen]\nweb_port = 9000\notlp_grpc_port = 5317\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file.path().to_owned()),
+            web_port: Some(0),
+            ..ServeArgs::default()
+        };
+        let settings = Settings::for_serve(&args).unwrap();
+        assert_eq!(settings.listen.web_port, 0);
+        assert_eq!(settings.listen.otlp_grpc_port, 5317);
+        assert_eq!(settings.listen.otlp_http_port, 4318);
+    }
+}

@@ -1,0 +1,85 @@
+//! The one path both receivers share: convert, count, hand to the twin.
+
+use std::sync::Arc;
+
+use meshtwin_model::span::SpanBatch;
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use tokio::sync::mpsc;
+
+use crate::convert::{metric_points, spans_from_request};
+use crate::metrics::{BadRequest, CollectorMetrics, Transport};
+
+/// Why a request was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IngestError {
+    /// The sender must fix the request; retrying will not help.
+    #[error("{0}")]
+    Malformed(String),
+    /// The twin is behind; the sender should retry with backoff.
+    #[error("the twin's queue is full; retry later")]
+    Overloaded,
+}
+
+/// Validates requests and queues their spans for the twin.
+#[derive(Clone)]
+pub struct Ingest {
+    spans: mpsc::Sender<SpanBatch>,
+    metrics: Arc<CollectorMetrics>,
+}
+
+impl Ingest {
+    pub fn new(spans: mpsc::Sender<SpanBatch>, metrics: Arc<CollectorMetrics>) -> Self {
+        Self { spans, metrics }
+    }
+
+    pub(crate) fn metrics(&self) -> &Arc<CollectorMetrics> {
+        &self.metrics
+    }
+
+    /// Takes a trace export; the response carries OTLP partial success.
+    pub fn traces(
+        &self,
+        request: &ExportTraceServiceRequest,
+        transport: Transport,
+    ) -> Result<ExportTraceServiceResponse, IngestError> {
+        let converted = spans_from_request(request).map_err(|message| {
+            self.metrics.bad_request(transport, BadRequest::Malformed);
+            IngestError::Malformed(message)
+        })?;
+        let accepted = converted.spans.len() as u64;
+        if accepted > 0 {
+            self.spans.try_send(converted.spans).map_err(|_| {
+                self.metrics.spans_refused(transport, accepted);
+                IngestError::Overloaded
+            })?;
+        }
+        self.metrics.spans_received(transport, accepted);
+        let partial_success = (converted.rejected > 0).then(|| {
+            self.metrics.spans_rejected(transport, converted.rejected);
+            ExportTracePartialSuccess {
+                rejected_spans: converted.rejected as i64,
+                error_message: converted.first_rejection.unwrap_or_default(),
+            }
+        });
+        Ok(ExportTraceServiceResponse { partial_success })
+    }
+
+    /// Takes a metrics export. The data points are counted; the twin does
+    /// not read metrics yet.
+    pub fn metrics_export(
+        &self,
+        request: &ExportMetricsServiceRequest,
+        transport: Transport,
+    ) -> ExportMetricsServiceResponse {
+        self.metrics
+            .metric_points_received(transport, metric_points(request));
+        ExportMetricsServiceResponse {
+            partial_success: None::<ExportMetricsPartialSuccess>,
+        }
+    }
+}

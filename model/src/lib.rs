@@ -1,0 +1,13 @@
+//! The vocabulary of meshtwin's data flow, shared by every stage.
+//!
+//! Ingest (`collector`) turns OTLP into [`span::Span`] facts; the twin turns
+//! span facts into a [`graph::GraphSnapshot`] and publishes the changes as
+//! [`delta::GraphDelta`]s; the web stage sends both to browsers as
+//! [`delta::StreamMessage`]s and renders [`series::TwinView`] as Prometheus
+//! metrics. Pure types and pure functions only: no I/O, no async, no clocks.
+
+pub mod delta;
+pub mod graph;
+pub mod ids;
+pub mod series;
+pub mod span;

@@ -1,0 +1,79 @@
+//! A small HTTP/1.1 client for talking to `meshtwin` in tests.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A response, fully read.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// Sends one request with the given headers and body.
+pub async fn request(method: Method, url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut builder = http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let req = builder.body(Full::new(Bytes::from(body))).expect("request");
+    let response = tokio::time::timeout(TIMEOUT, client.request(req))
+        .await
+        .unwrap_or_else(|_| panic!("{url} did not answer within {TIMEOUT:?}"))
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub async fn get(url: &str) -> Reply {
+    request(Method::GET, url, &[], Vec::new()).await
+}
+
+/// `POST` with a content type (and any further headers).
+pub async fn post(url: &str, content_type: &str, extra: &[(&str, &str)], body: Vec<u8>) -> Reply {
+    let mut headers = vec![("content-type", content_type)];
+    headers.extend_from_slice(extra);
+    request(Method::POST, url, &headers, body).await
+}
+
+/// The value of an unlabelled or labelled sample in a Prometheus text page:
+/// `name` is matched up to the value, e.g. `meshtwin_twin_spans_ingested_total`.
+pub fn metric(page: &str, series: &str) -> Option<f64> {
+    page.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok()).flatten()
+        })
+}

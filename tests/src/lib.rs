@@ -1,0 +1,11 @@
+//! Black-box test support: real `meshtwin` processes on 127.0.0.1.
+//!
+//! [`sandbox`] starts the binary on ephemeral ports with its own data
+//! directory and stops it by PID; [`client`] speaks HTTP to it; [`otlp`]
+//! builds export requests; [`tools`] finds the Python virtualenv, Node
+//! modules and Chromium that `scripts/test` installs.
+
+pub mod client;
+pub mod otlp;
+pub mod sandbox;
+pub mod tools;

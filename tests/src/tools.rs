@@ -1,0 +1,44 @@
+//! The test tools `scripts/test` installs: a Python virtualenv with the
+//! OpenTelemetry SDK, Node modules with playwright-core, Debian's Chromium.
+
+use std::path::PathBuf;
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the workspace")
+        .to_owned()
+}
+
+fn require(path: PathBuf, what: &str) -> PathBuf {
+    assert!(
+        path.exists(),
+        "{} is missing ({what}); run scripts/test, which installs it",
+        path.display()
+    );
+    path
+}
+
+/// Python with `opentelemetry-sdk` and the OTLP exporters, or `$MESHTWIN_TEST_PYTHON`.
+pub fn python() -> PathBuf {
+    let path = std::env::var_os("MESHTWIN_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/test-venv/bin/python"));
+    require(path, "the Python virtualenv with the OpenTelemetry SDK")
+}
+
+/// The directory of the browser test scripts, with playwright-core installed.
+pub fn browser_tests() -> PathBuf {
+    let dir = workspace().join("tests/browser");
+    require(dir.join("node_modules/playwright-core"), "playwright-core");
+    dir
+}
+
+/// Debian's Chromium, or `$CHROMIUM`.
+pub fn chromium() -> PathBuf {
+    let path = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    require(path, "Debian's chromium package")
+}

@@ -1,0 +1,70 @@
+//! Twin settings: how long halves wait for each other, when idle parts of
+//! the graph expire, and the memory limits.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TwinConfig {
+    /// How long (twin time) one half of a call waits for the other.
+    pub pair_wait_seconds: u64,
+    /// Nodes and edges with no traffic for this long disappear.
+    pub idle_expiry_seconds: u64,
+    /// At most this many nodes; spans of further services are counted and dropped.
+    pub max_nodes: usize,
+    /// At most this many edges; calls on further edges are counted and dropped.
+    pub max_edges: usize,
+    /// At most this many spans wait for their other half; the oldest are
+    /// expired early when more arrive.
+    pub max_pending_spans: usize,
+    /// How often the twin publishes a snapshot and a delta.
+    pub publish_interval_millis: u64,
+}
+
+impl Default for TwinConfig {
+    fn default() -> Self {
+        Self {
+            pair_wait_seconds: 10,
+            idle_expiry_seconds: 300,
+            max_nodes: 10_000,
+            max_edges: 50_000,
+            max_pending_spans: 500_000,
+            publish_interval_millis: 500,
+        }
+    }
+}
+
+impl TwinConfig {
+    /// Every problem with these settings, prefixed with `prefix`.
+    pub fn problems(&self, prefix: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut require = |ok: bool, key: &str, rule: &str| {
+            if !ok {
+                problems.push(format!("{prefix}{key}: {rule}"));
+            }
+        };
+        require(
+            (1..=3600).contains(&self.pair_wait_seconds),
+            "pair_wait_seconds",
+            "must be between 1 and 3600",
+        );
+        require(
+            self.idle_expiry_seconds >= 60,
+            "idle_expiry_seconds",
+            "must be at least 60 (the last-minute view)",
+        );
+        require(self.max_nodes >= 1, "max_nodes", "must be at least 1");
+        require(self.max_edges >= 1, "max_edges", "must be at least 1");
+        require(
+            self.max_pending_spans >= 1,
+            "max_pending_spans",
+            "must be at least 1",
+        );
+        require(
+            (50..=10_000).contains(&self.publish_interval_millis),
+            "publish_interval_millis",
+            "must be between 50 and 10000",
+        );
+        problems
+    }
+}

@@ -1,0 +1,287 @@
+//! The service graph itself: petgraph nodes and edges with their traffic.
+//!
+//! Nodes are services (from span resources) and virtual nodes (databases,
+//! brokers, external APIs named on their callers' spans). Edges are
+//! caller → callee. Both keep totals and sliding windows, and expire when
+//! idle for longer than the configured time.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use foldhash::fast::RandomState;
+use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
+use petgraph::visit::{EdgeRef, IntoEdgeReferences};
+
+use meshtwin_model::graph::{ConnectionType, NodeKind};
+use meshtwin_model::series::LatencyHistogram;
+use meshtwin_model::span::{PeerHint, ServiceIdentity};
+
+use crate::window::Traffic;
+
+/// How many distinct versions and regions a node lists.
+const MAX_LABELS: usize = 8;
+/// How many distinct instance ids a node counts.
+const MAX_INSTANCES: usize = 4096;
+
+pub(crate) struct Node {
+    pub(crate) id: Box<str>,
+    pub(crate) name: Box<str>,
+    pub(crate) namespace: Option<Box<str>>,
+    pub(crate) kind: NodeKind,
+    pub(crate) versions: Vec<Box<str>>,
+    pub(crate) regions: Vec<Box<str>>,
+    instance_ids: Vec<Box<str>>,
+    last_identity: Option<Arc<ServiceIdentity>>,
+    pub(crate) first_seen: u64,
+    pub(crate) last_seen: u64,
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
+    /// Requests served, timed by the server side.
+    pub(crate) traffic: Traffic<1>,
+}
+
+impl Node {
+    fn new(id: &str, name: &str, namespace: Option<&str>, kind: NodeKind, at: u64) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            namespace: namespace.map(Into::into),
+            kind,
+            versions: Vec::new(),
+            regions: Vec::new(),
+            instance_ids: Vec::new(),
+            last_identity: None,
+            first_seen: at,
+            last_seen: at,
+            requests: 0,
+            errors: 0,
+            traffic: Traffic::new(),
+        }
+    }
+
+    pub(crate) fn instances(&self) -> u32 {
+        self.instance_ids.len() as u32
+    }
+
+    fn touch(&mut self, at: u64) {
+        self.first_seen = self.first_seen.min(at);
+        self.last_seen = self.last_seen.max(at);
+    }
+
+    fn learn(&mut self, identity: &Arc<ServiceIdentity>) {
+        if let Some(last) = &self.last_identity
+            && (Arc::ptr_eq(last, identity) || **last == **identity)
+        {
+            return;
+        }
+        insert_sorted(&mut self.versions, identity.version.as_deref(), MAX_LABELS);
+        insert_sorted(&mut self.regions, identity.region.as_deref(), MAX_LABELS);
+        insert_sorted(
+            &mut self.instance_ids,
+            identity.instance_id.as_deref(),
+            MAX_INSTANCES,
+        );
+        self.last_identity = Some(identity.clone());
+    }
+}
+
+fn insert_sorted(values: &mut Vec<Box<str>>, value: Option<&str>, cap: usize) {
+    let Some(value) = value else { return };
+    if let Err(at) = values.binary_search_by(|v| (**v).cmp(value))
+        && values.len() < cap
+    {
+        values.insert(at, value.into());
+    }
+}
+
+pub(crate) struct Edge {
+    pub(crate) connection_type: ConnectionType,
+    pub(crate) first_seen: u64,
+    pub(crate) last_seen: u64,
+    pub(crate) requests: u64,
+    pub(crate) failed: u64,
+    pub(crate) client_seconds: LatencyHistogram,
+    pub(crate) server_seconds: LatencyHistogram,
+    /// Calls, timed by the client side (0) and the server side (1).
+    pub(crate) traffic: Traffic<2>,
+}
+
+/// One observed call along an edge.
+pub(crate) struct CallRecord {
+    pub(crate) at: u64,
+    pub(crate) failed: bool,
+    pub(crate) client_nanos: Option<u64>,
+    pub(crate) server_nanos: Option<u64>,
+}
+
+/// A limit kept data out of the graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LimitHit {
+    Nodes,
+    Edges,
+}
+
+pub(crate) struct ServiceGraph {
+    pub(crate) graph: StableDiGraph<Node, Edge>,
+    by_id: HashMap<Box<str>, NodeIndex, RandomState>,
+    edges: HashMap<(NodeIndex, NodeIndex), EdgeIndex, RandomState>,
+    max_nodes: usize,
+    max_edges: usize,
+}
+
+impl ServiceGraph {
+    pub(crate) fn new(max_nodes: usize, max_edges: usize) -> Self {
+        Self {
+            graph: StableDiGraph::default(),
+            by_id: HashMap::default(),
+            edges: HashMap::default(),
+            max_nodes,
+            max_edges,
+        }
+    }
+
+    /// The node of a span-reporting service, created on first sight.
+    pub(crate) fn service(
+        &mut self,
+        identity: &Arc<ServiceIdentity>,
+        at: u64,
+    ) -> Result<NodeIndex, LimitHit> {
+        let index = match self.by_id.get(&*identity.node_id) {
+            Some(index) => *index,
+            None => self.add(Node::new(
+                &identity.node_id,
+                &identity.name,
+                identity.namespace.as_deref(),
+                NodeKind::Service,
+                at,
+            ))?,
+        };
+        let node = &mut self.graph[index];
+        node.touch(at);
+        node.learn(identity);
+        Ok(index)
+    }
+
+    /// The node a hint names: an existing node of that id, else a new
+    /// virtual node.
+    pub(crate) fn virtual_node(&mut self, hint: &PeerHint, at: u64) -> Result<NodeIndex, LimitHit> {
+        let name = hint.node_name();
+        if let Some(index) = self.by_id.get(name) {
+            self.graph[*index].touch(at);
+            return Ok(*index);
+        }
+        let kind = match hint {
+            PeerHint::Database { .. } => NodeKind::Database,
+            PeerHint::Messaging { .. } => NodeKind::Messaging,
+            PeerHint::Service(_) | PeerHint::Address(_) => NodeKind::External,
+        };
+        self.add(Node::new(name, name, None, kind, at))
+    }
+
+    fn add(&mut self, node: Node) -> Result<NodeIndex, LimitHit> {
+        if self.by_id.len() >= self.max_nodes {
+            return Err(LimitHit::Nodes);
+        }
+        let id = node.id.clone();
+        let index = self.graph.add_node(node);
+        self.by_id.insert(id, index);
+        Ok(index)
+    }
+
+    /// Counts a request the node served.
+    pub(crate) fn record_served(&mut self, node: NodeIndex, at: u64, nanos: u64, failed: bool) {
+        let node = &mut self.graph[node];
+        node.touch(at);
+        node.requests += 1;
+        node.errors += u64::from(failed);
+        node.traffic.record(at, failed, [Some(nanos)]);
+    }
+
+    /// Counts a call along `from → to`, creating the edge on first sight.
+    pub(crate) fn record_call(
+        &mut self,
+        from: NodeIndex,
+        to: NodeIndex,
+        connection_type: ConnectionType,
+        call: CallRecord,
+    ) -> Result<(), LimitHit> {
+        let index = match self.edges.get(&(from, to)) {
+            Some(index) => *index,
+            None => {
+                if self.edges.len() >= self.max_edges {
+                    return Err(LimitHit::Edges);
+                }
+                let edge = Edge {
+                    connection_type,
+                    first_seen: call.at,
+                    last_seen: call.at,
+                    requests: 0,
+                    failed: 0,
+                    client_seconds: LatencyHistogram::default(),
+                    server_seconds: LatencyHistogram::default(),
+                    traffic: Traffic::new(),
+                };
+                let index = self.graph.add_edge(from, to, edge);
+                self.edges.insert((from, to), index);
+                index
+            }
+        };
+        self.graph[from].touch(call.at);
+        self.graph[to].touch(call.at);
+        let edge = &mut self.graph[index];
+        edge.first_seen = edge.first_seen.min(call.at);
+        edge.last_seen = edge.last_seen.max(call.at);
+        edge.requests += 1;
+        edge.failed += u64::from(call.failed);
+        if let Some(nanos) = call.client_nanos {
+            edge.client_seconds.record(nanos);
+        }
+        if let Some(nanos) = call.server_nanos {
+            edge.server_seconds.record(nanos);
+        }
+        edge.traffic
+            .record(call.at, call.failed, [call.client_nanos, call.server_nanos]);
+        Ok(())
+    }
+
+    /// Removes edges, then nodes, not seen since `cutoff`; returns how many
+    /// of each went.
+    pub(crate) fn expire_idle(&mut self, cutoff: u64) -> (u64, u64) {
+        let stale_edges: Vec<EdgeIndex> = self
+            .graph
+            .edge_references()
+            .filter(|e| e.weight().last_seen < cutoff)
+            .map(|e| e.id())
+            .collect();
+        for index in &stale_edges {
+            if let Some((from, to)) = self.graph.edge_endpoints(*index) {
+                self.edges.remove(&(from, to));
+            }
+            self.graph.remove_edge(*index);
+        }
+        let stale_nodes: Vec<NodeIndex> = self
+            .graph
+            .node_indices()
+            .filter(|i| self.graph[*i].last_seen < cutoff)
+            .collect();
+        for index in &stale_nodes {
+            // Removing a node also removes any edge still attached to it.
+            for edge in self
+                .graph
+                .edges_directed(*index, petgraph::Direction::Outgoing)
+            {
+                self.edges.remove(&(edge.source(), edge.target()));
+            }
+            for edge in self
+                .graph
+                .edges_directed(*index, petgraph::Direction::Incoming)
+            {
+                self.edges.remove(&(edge.source(), edge.target()));
+            }
+            if let Some(node) = self.graph.remove_node(*index) {
+                self.by_id.remove(&node.id);
+            }
+        }
+        (stale_nodes.len() as u64, stale_edges.len() as u64)
+    }
+}

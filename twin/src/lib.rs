@@ -1,0 +1,21 @@
+//! The twin stage: span facts in, a live service graph out.
+//!
+//! In: [`meshtwin_model::span::SpanBatch`]es from ingest. Inside: pairing
+//! of call halves across services ([`pairing`]), a petgraph service graph
+//! with sliding windows ([`graph`], [`window`]) on an event-time clock
+//! ([`clock`]). Out: snapshots, versioned deltas and Prometheus series,
+//! published by the [`engine`]. Everything but the engine is synchronous
+//! and deterministic.
+
+mod clock;
+pub mod config;
+pub mod engine;
+mod graph;
+mod pairing;
+mod snapshot;
+mod twin;
+mod window;
+
+pub use config::TwinConfig;
+pub use engine::{Engine, TwinChannels};
+pub use twin::Twin;

@@ -1,0 +1,56 @@
+//! The web stage: the twin's view out to people and tools.
+//!
+//! In: the latest [`TwinView`] (a `watch` channel) and graph deltas (a
+//! `broadcast` channel) from the twin engine, and the metrics registry.
+//! Out, on one port (default 8080): `GET /api/v1/graph` (snapshot JSON),
+//! the websocket `GET /api/v1/stream` (a snapshot, then versioned
+//! deltas), Prometheus `GET /metrics`, and the browser UI at `/`.
+
+mod api;
+mod assets;
+mod prometheus;
+mod stream;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use meshtwin_model::delta::GraphDelta;
+use meshtwin_model::series::TwinView;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch};
+
+pub use prometheus::{WebMetrics, register_twin_metrics};
+
+/// What the web stage reads from.
+#[derive(Clone)]
+pub struct WebState {
+    pub view: watch::Receiver<TwinView>,
+    pub deltas: broadcast::Sender<Arc<GraphDelta>>,
+    pub registry: Arc<Registry>,
+    pub metrics: Arc<WebMetrics>,
+}
+
+/// Every route of the web port.
+pub fn router(state: WebState) -> Router {
+    Router::new()
+        .route("/api/v1/graph", get(api::graph))
+        .route("/api/v1/stream", get(stream::upgrade))
+        .route("/metrics", get(prometheus::render))
+        .route("/healthz", get(api::health))
+        .fallback(assets::serve)
+        .with_state(state)
+}
+
+/// Serves the web port on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    state: WebState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

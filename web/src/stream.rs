@@ -1,0 +1,93 @@
+//! The websocket `/api/v1/stream`: a snapshot on connect, then deltas.
+//!
+//! Every delta carries `from_version` and `to_version`; the client applies
+//! it only to a snapshot at `from_version`. A client that falls behind the
+//! broadcast backlog, or would otherwise see a gap, is sent a fresh
+//! snapshot instead. A client that does not read for `SEND_TIMEOUT` is
+//! disconnected, so a stuck browser never holds the twin back.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use meshtwin_model::delta::GraphDelta;
+use meshtwin_model::graph::GraphSnapshot;
+use serde::Serialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::WebState;
+
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The wire form of `meshtwin_model::delta::StreamMessage`, borrowed so
+/// one shared snapshot or delta is not cloned per client.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Outgoing<'a> {
+    Snapshot(&'a GraphSnapshot),
+    Delta(&'a GraphDelta),
+}
+
+pub(crate) async fn upgrade(ws: WebSocketUpgrade, State(state): State<WebState>) -> Response {
+    ws.on_upgrade(move |socket| run(socket, state))
+}
+
+async fn run(mut socket: WebSocket, state: WebState) {
+    state.metrics.stream_opened();
+    let mut deltas = state.deltas.subscribe();
+    let mut version = match send_snapshot(&mut socket, &state).await {
+        Some(version) => version,
+        None => return state.metrics.stream_closed(),
+    };
+    loop {
+        let next = tokio::select! {
+            delta = deltas.recv() => delta,
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => continue,
+            },
+        };
+        let sent = match next {
+            Ok(delta) if delta.to_version <= version => continue,
+            Ok(delta) if delta.from_version == version => {
+                send(&mut socket, &Outgoing::Delta(&delta))
+                    .await
+                    .then_some(delta.to_version)
+            }
+            Ok(_) => send_snapshot(&mut socket, &state).await,
+            Err(RecvError::Lagged(_)) => {
+                state.metrics.stream_lagged();
+                send_snapshot(&mut socket, &state).await
+            }
+            Err(RecvError::Closed) => break,
+        };
+        match sent {
+            Some(sent) => version = sent,
+            None => break,
+        }
+    }
+    state.metrics.stream_closed();
+}
+
+/// Sends the latest snapshot; returns its version, or None if the client is gone.
+async fn send_snapshot(socket: &mut WebSocket, state: &WebState) -> Option<u64> {
+    let snapshot = state.view.borrow().snapshot.clone();
+    send(socket, &Outgoing::Snapshot(&snapshot))
+        .await
+        .then_some(snapshot.version)
+}
+
+async fn send(socket: &mut WebSocket, message: &Outgoing<'_>) -> bool {
+    let text = match serde_json::to_string(message) {
+        Ok(text) => text,
+        Err(error) => {
+            tracing::error!(%error, "cannot encode stream message");
+            return false;
+        }
+    };
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await,
+        Ok(Ok(()))
+    )
+}

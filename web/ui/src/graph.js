@@ -1,0 +1,147 @@
+// Draws the service graph with cytoscape and the dagre layout.
+
+import cytoscape from "cytoscape";
+import dagre from "cytoscape-dagre";
+import { millis, percent, rate } from "./format.js";
+
+cytoscape.use(dagre);
+
+const COLORS = {
+  healthy: "#2e9e5b",
+  degraded: "#d9a400",
+  failing: "#d64545",
+  idle: "#9aa0a6",
+};
+
+const SHAPES = {
+  service: "round-rectangle",
+  database: "barrel",
+  messaging: "diamond",
+  external: "hexagon",
+};
+
+const STYLE = [
+  {
+    selector: "node",
+    style: {
+      shape: "data(shape)",
+      width: 150,
+      height: 46,
+      "background-color": "#ffffff",
+      "border-width": 3,
+      "border-color": "data(color)",
+      label: "data(label)",
+      "text-wrap": "wrap",
+      "text-valign": "center",
+      "font-size": 11,
+      "font-family": "system-ui, sans-serif",
+      color: "#1f2328",
+    },
+  },
+  {
+    selector: "edge",
+    style: {
+      width: "data(width)",
+      "line-color": "data(color)",
+      "target-arrow-color": "data(color)",
+      "target-arrow-shape": "triangle",
+      "curve-style": "bezier",
+      label: "data(label)",
+      "font-size": 9,
+      "font-family": "system-ui, sans-serif",
+      color: "#57606a",
+      "text-background-color": "#f6f8fa",
+      "text-background-opacity": 0.9,
+      "text-background-padding": 2,
+      "text-rotation": "autorotate",
+    },
+  },
+  {
+    selector: ":selected",
+    style: { "overlay-color": "#0969da", "overlay-opacity": 0.15, "overlay-padding": 6 },
+  },
+];
+
+function nodeData(node, window) {
+  const w = node.windows[window];
+  const stats = w.requests > 0
+    ? `${rate(w.rate_per_second)} · ${percent(w.error_ratio)} · p99 ${millis(w.latency_ms?.p99)}`
+    : node.kind === "service" ? "calls only" : "idle";
+  return {
+    id: node.id,
+    name: node.name,
+    label: `${node.name}\n${stats}`,
+    color: COLORS[node.health],
+    shape: SHAPES[node.kind] ?? "ellipse",
+  };
+}
+
+function edgeData(edge, window) {
+  const w = edge.windows[window];
+  const p99 = w.client_latency_ms?.p99 ?? w.server_latency_ms?.p99;
+  return {
+    id: edge.id,
+    source: edge.source,
+    target: edge.target,
+    label: w.requests > 0 ? `${rate(w.rate_per_second)} · ${percent(w.error_ratio)} · ${millis(p99)}` : "",
+    color: COLORS[edge.health],
+    width: 1.5 + Math.min(6, Math.log10(1 + w.rate_per_second) * 3),
+  };
+}
+
+export class GraphView {
+  constructor(container, onSelect) {
+    this.cy = cytoscape({
+      container,
+      style: STYLE,
+      wheelSensitivity: 0.3,
+      minZoom: 0.2,
+      maxZoom: 3,
+    });
+    this.cy.on("tap", "node, edge", (event) => onSelect(event.target.id()));
+    this.cy.on("tap", (event) => {
+      if (event.target === this.cy) onSelect(null);
+    });
+  }
+
+  /** Brings the drawing in line with the stream's copy of the graph. */
+  update(stream, window) {
+    const cy = this.cy;
+    let structureChanged = false;
+    cy.batch(() => {
+      for (const element of cy.elements()) {
+        const id = element.id();
+        const gone = element.isNode() ? !stream.nodes.has(id) : !stream.edges.has(id);
+        if (gone) {
+          element.remove();
+          structureChanged = true;
+        }
+      }
+      for (const node of stream.nodes.values()) {
+        const existing = cy.getElementById(node.id);
+        if (existing.nonempty()) existing.data(nodeData(node, window));
+        else {
+          cy.add({ group: "nodes", data: nodeData(node, window) });
+          structureChanged = true;
+        }
+      }
+      for (const edge of stream.edges.values()) {
+        const existing = cy.getElementById(edge.id);
+        if (existing.nonempty()) existing.data(edgeData(edge, window));
+        else {
+          cy.add({ group: "edges", data: edgeData(edge, window) });
+          structureChanged = true;
+        }
+      }
+    });
+    if (structureChanged) this.layout();
+  }
+
+  layout() {
+    this.cy.layout({ name: "dagre", rankDir: "LR", nodeSep: 24, rankSep: 110, fit: true, padding: 30 }).run();
+  }
+
+  fit() {
+    this.cy.fit(undefined, 30);
+  }
+}

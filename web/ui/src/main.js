@@ -1,0 +1,145 @@
+// meshtwin UI: subscribes to the live graph and draws it.
+
+import "./style.css";
+import { millis, percent, rate, time } from "./format.js";
+import { GraphView } from "./graph.js";
+import { GraphStream } from "./stream.js";
+
+const $ = (id) => document.getElementById(id);
+let selected = null;
+
+const view = new GraphView($("graph"), (id) => {
+  selected = id;
+  renderDetails();
+});
+
+const scheme = location.protocol === "https:" ? "wss" : "ws";
+const stream = new GraphStream(`${scheme}://${location.host}/api/v1/stream`, {
+  onChange: render,
+  onStatus: (status) => {
+    $("status").textContent = status;
+    $("status").className = `pill pill-${status}`;
+  },
+});
+
+// A debugging handle: the live cytoscape instance and the stream's state.
+window.meshtwin = { cy: view.cy, stream };
+
+$("window").addEventListener("change", () => render(stream));
+$("fit").addEventListener("click", () => view.fit());
+
+function currentWindow() {
+  return $("window").value;
+}
+
+function render(s) {
+  $("version").textContent = s.version;
+  $("node-count").textContent = s.nodes.size;
+  $("edge-count").textContent = s.edges.size;
+  $("clock").textContent = time(s.at);
+  view.update(s, currentWindow());
+  renderServices(s);
+  renderDetails();
+}
+
+const HEALTH_ORDER = { failing: 0, degraded: 1, healthy: 2, idle: 3 };
+
+function cell(text, className) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
+}
+
+function renderServices(s) {
+  const window = currentWindow();
+  const rows = [...s.nodes.values()].sort(
+    (a, b) => HEALTH_ORDER[a.health] - HEALTH_ORDER[b.health] || a.name.localeCompare(b.name),
+  );
+  const body = $("services").tBodies[0];
+  body.replaceChildren(
+    ...rows.map((node) => {
+      const w = node.windows[window];
+      const tr = document.createElement("tr");
+      tr.dataset.node = node.id;
+      tr.append(
+        cell(node.name, `health-${node.health}`),
+        cell(rate(w.rate_per_second)),
+        cell(percent(w.error_ratio)),
+        cell(millis(w.latency_ms?.p99)),
+      );
+      tr.addEventListener("click", () => {
+        selected = node.id;
+        view.cy.$(":selected").unselect();
+        view.cy.getElementById(node.id).select();
+        renderDetails();
+      });
+      return tr;
+    }),
+  );
+}
+
+function row(label, value) {
+  const tr = document.createElement("tr");
+  const th = document.createElement("th");
+  th.textContent = label;
+  tr.append(th, cell(value));
+  return tr;
+}
+
+function quantiles(q) {
+  return q ? `${millis(q.p50)} / ${millis(q.p90)} / ${millis(q.p99)}` : "–";
+}
+
+function renderDetails() {
+  const panel = $("details");
+  const node = selected && stream.nodes.get(selected);
+  const edge = selected && stream.edges.get(selected);
+  const heading = document.createElement("h2");
+  const table = document.createElement("table");
+  if (node) {
+    heading.textContent = `${node.name} (${node.kind})`;
+    for (const [label, key] of [["last 1 min", "last_1m"], ["last 5 min", "last_5m"]]) {
+      const w = node.windows[key];
+      table.append(
+        row(label, `${rate(w.rate_per_second)}, ${percent(w.error_ratio)} errors`),
+        row("p50 / p90 / p99", quantiles(w.latency_ms)),
+      );
+    }
+    table.append(
+      row("health", node.health),
+      row("namespace", node.namespace ?? "–"),
+      row("versions", node.versions.join(", ") || "–"),
+      row("regions", node.regions.join(", ") || "–"),
+      row("instances", String(node.instances)),
+      row("total", `${node.total_requests} requests, ${node.total_errors} errors`),
+      row("last seen", time(node.last_seen_unix_nanos)),
+    );
+  } else if (edge) {
+    heading.textContent = `${edge.source} → ${edge.target}`;
+    for (const [label, key] of [["last 1 min", "last_1m"], ["last 5 min", "last_5m"]]) {
+      const w = edge.windows[key];
+      table.append(
+        row(label, `${rate(w.rate_per_second)}, ${percent(w.error_ratio)} errors`),
+        row("client p50/p90/p99", quantiles(w.client_latency_ms)),
+        row("server p50/p90/p99", quantiles(w.server_latency_ms)),
+      );
+    }
+    table.append(
+      row("connection", edge.connection_type),
+      row("health", edge.health),
+      row("total", `${edge.total_requests} requests, ${edge.total_failed} failed`),
+      row("last seen", time(edge.last_seen_unix_nanos)),
+    );
+  } else {
+    heading.textContent = "Details";
+    const hint = document.createElement("p");
+    hint.className = "hint";
+    hint.textContent = "Select a node or an edge.";
+    panel.replaceChildren(heading, hint);
+    return;
+  }
+  panel.replaceChildren(heading, table);
+}
+
+stream.start();
