@@ -21,6 +21,12 @@ use crate::cli::{Cli, Command, DemoArgs, ProtocolArg, ServeArgs, SimulateArgs};
 use crate::control_plane::{ControlPlane, termination};
 use crate::settings::{ConfigProblems, Settings};
 
+/// Span facts are allocated by the receivers and freed by the twin, on
+/// other threads; jemalloc handles that far better than glibc's allocator
+/// (ADR 003, BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Exit code for a configuration error (BSD `EX_CONFIG`).
 const EXIT_CONFIG: u8 = 64;
 

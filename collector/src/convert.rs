@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use meshtwin_model::ids::{SpanId, SpanKey, TraceId};
-use meshtwin_model::span::{PeerHint, ServiceIdentity, Span, SpanKind};
+use meshtwin_model::span::{PeerHint, ServiceIdentity, ServiceSpans, Span, SpanBatch, SpanKind};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
@@ -21,7 +21,8 @@ const UNKNOWN_SERVICE: &str = "unknown_service";
 /// The usable spans of a request, and what was rejected.
 #[derive(Debug, Default)]
 pub(crate) struct Converted {
-    pub(crate) spans: Vec<Span>,
+    pub(crate) spans: SpanBatch,
+    pub(crate) accepted: usize,
     pub(crate) rejected: u64,
     /// Why the first span was rejected, for the partial-success message.
     pub(crate) first_rejection: Option<String>,
@@ -62,7 +63,10 @@ pub(crate) fn spans_from_request(request: &ExportTraceServiceRequest) -> Result<
             .as_ref()
             .map(|r| r.attributes.as_slice())
             .unwrap_or_default();
-        let service = Arc::new(service_identity(attributes));
+        let mut group = ServiceSpans {
+            service: Arc::new(service_identity(attributes)),
+            spans: Vec::new(),
+        };
         for (scope_index, scope_spans) in resource_spans.scope_spans.iter().enumerate() {
             for (span_index, span) in scope_spans.spans.iter().enumerate() {
                 let at = Position {
@@ -91,7 +95,7 @@ pub(crate) fn spans_from_request(request: &ExportTraceServiceRequest) -> Result<
                     .status
                     .as_ref()
                     .is_some_and(|s| s.code == StatusCode::Error as i32);
-                out.spans.push(Span {
+                group.spans.push(Span {
                     trace_id,
                     span_id,
                     parent_span_id,
@@ -99,11 +103,14 @@ pub(crate) fn spans_from_request(request: &ExportTraceServiceRequest) -> Result<
                     start_unix_nanos: span.start_time_unix_nano,
                     end_unix_nanos: span.end_time_unix_nano,
                     failed: status_error || facts.failed(),
-                    service: service.clone(),
                     peer: facts.peer(),
                     links,
                 });
             }
+        }
+        if !group.spans.is_empty() {
+            out.accepted += group.spans.len();
+            out.spans.push(group);
         }
     }
     Ok(out)

@@ -11,9 +11,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -24,6 +22,9 @@ use tonic::{Code, Request, Response, Status};
 
 use crate::ingest::{Ingest, IngestError};
 use crate::metrics::{BadRequest, CollectorMetrics, Transport};
+
+mod codec;
+mod trace_server;
 
 struct Receiver {
     ingest: Ingest,
@@ -63,7 +64,7 @@ impl MetricsService for Receiver {
 }
 
 /// Maps the errors tonic raises before a request reaches the receiver
-/// (undecodable protobuf, message over the size limit, bad compression) to
+/// (a broken frame, a message over the size limit, bad compression) to
 /// `INVALID_ARGUMENT`, which OTLP clients must not retry, and counts them.
 /// Tonic reports them as INTERNAL, OUT_OF_RANGE or RESOURCE_EXHAUSTED, which
 /// clients would retry forever.
@@ -92,6 +93,10 @@ fn normalize_status(
     response
 }
 
+const STREAM_WINDOW_BYTES: u32 = 2 * 1024 * 1024;
+const CONNECTION_WINDOW_BYTES: u32 = 8 * 1024 * 1024;
+const MAX_FRAME_BYTES: u32 = 256 * 1024;
+
 /// Serves OTLP/gRPC on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
@@ -100,17 +105,25 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
     let metrics: Arc<CollectorMetrics> = ingest.metrics().clone();
-    let traces = TraceServiceServer::new(Receiver {
-        ingest: ingest.clone(),
-    })
-    .accept_compressed(CompressionEncoding::Gzip)
-    .max_decoding_message_size(max_request_bytes);
+    let traces = trace_server::TraceServer::new(
+        Receiver {
+            ingest: ingest.clone(),
+        },
+        metrics.clone(),
+        max_request_bytes,
+    );
     let metrics_service = MetricsServiceServer::new(Receiver { ingest })
         .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max_request_bytes);
-    let mut server = tonic::transport::Server::builder().layer(tower::util::MapResponseLayer::new(
-        move |response: http::Response<tonic::body::Body>| normalize_status(&metrics, response),
-    ));
+    let mut server = tonic::transport::Server::builder()
+        // OTLP requests are ~100 KB (512 spans); tonic's default 64 KiB
+        // windows and 16 KiB frames stall every request mid-stream.
+        .initial_stream_window_size(STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .layer(tower::util::MapResponseLayer::new(
+            move |response: http::Response<tonic::body::Body>| normalize_status(&metrics, response),
+        ));
     server
         .add_service(traces)
         .add_service(metrics_service)

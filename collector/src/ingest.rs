@@ -51,7 +51,7 @@ impl Ingest {
             self.metrics.bad_request(transport, BadRequest::Malformed);
             IngestError::Malformed(message)
         })?;
-        let accepted = converted.spans.len() as u64;
+        let accepted = converted.accepted as u64;
         if accepted > 0 {
             self.spans.try_send(converted.spans).map_err(|_| {
                 self.metrics.spans_refused(transport, accepted);

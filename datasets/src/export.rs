@@ -13,6 +13,8 @@ use prost::Message;
 use tonic::transport::{Channel, Endpoint};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// Room for a whole request in flight (tonic's default is 64 KiB).
+const WINDOW_BYTES: u32 = 2 * 1024 * 1024;
 
 /// The OTLP transports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +60,8 @@ impl Exporter {
                     .map_err(|e| invalid(e.to_string()))?
                     .connect_timeout(TIMEOUT)
                     .timeout(TIMEOUT)
+                    .initial_stream_window_size(WINDOW_BYTES)
+                    .initial_connection_window_size(WINDOW_BYTES)
                     .connect_lazy();
                 Ok(Self::Grpc(TraceServiceClient::new(channel)))
             }

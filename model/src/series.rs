@@ -94,6 +94,9 @@ pub struct TwinCounters {
     pub dropped_node_limit: u64,
     /// Pairs the edge limit kept out of the graph.
     pub dropped_edge_limit: u64,
+    /// Calls dropped because a node expired while one of their halves was
+    /// pending.
+    pub stale_calls: u64,
     /// Spans older than the longest window, counted in totals only.
     pub late_spans: u64,
     /// Spans stamped later than the arrival clock, taken as arriving now.

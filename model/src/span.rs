@@ -42,8 +42,6 @@ impl SpanKind {
 }
 
 /// Who emitted a span, from its OTLP resource (`service.*`, `cloud.region`).
-///
-/// Ingest builds one per resource and shares it between that resource's spans.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ServiceIdentity {
     /// `namespace/name`, or `name` when there is no namespace.
@@ -108,7 +106,6 @@ pub struct Span {
     pub end_unix_nanos: u64,
     /// Status ERROR, HTTP status >= 500, or a gRPC status other than OK.
     pub failed: bool,
-    pub service: Arc<ServiceIdentity>,
     pub peer: Option<PeerHint>,
     /// Span links (producer spans a consumer span was started from).
     pub links: Vec<SpanKey>,
@@ -142,5 +139,20 @@ impl Span {
     }
 }
 
+/// The spans one service reported, as OTLP groups them under a resource.
+/// One shared identity per group, not one per span: the twin and ingest
+/// run on different threads, and a per-span reference count would bounce
+/// between their caches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceSpans {
+    pub service: Arc<ServiceIdentity>,
+    pub spans: Vec<Span>,
+}
+
 /// What ingest hands the twin: the spans of one export request.
-pub type SpanBatch = Vec<Span>;
+pub type SpanBatch = Vec<ServiceSpans>;
+
+/// How many spans a batch holds.
+pub fn span_count(batch: &[ServiceSpans]) -> usize {
+    batch.iter().map(|group| group.spans.len()).sum()
+}

@@ -3,9 +3,11 @@
 //! [`sandbox`] starts the binary on ephemeral ports with its own data
 //! directory and stops it by PID; [`client`] speaks HTTP to it; [`otlp`]
 //! builds export requests; [`tools`] finds the Python virtualenv, Node
-//! modules and Chromium that `scripts/test` installs.
+//! modules and Chromium that `scripts/test` installs; [`machine`] reads
+//! `/proc` for benchmarks.
 
 pub mod client;
+pub mod machine;
 pub mod otlp;
 pub mod sandbox;
 pub mod tools;

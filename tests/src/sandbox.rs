@@ -11,17 +11,19 @@ use tempfile::TempDir;
 /// How long a process may take to print its addresses.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The `meshtwin` binary next to this test executable (built by
-/// `cargo build --bins`, which `scripts/test` runs), or `$MESHTWIN_BIN`.
+/// The `meshtwin` binary of the same build profile as this executable
+/// (built by `cargo build --bins`, which `scripts/test` runs), or
+/// `$MESHTWIN_BIN`. Tests live in `target/<profile>/deps/`, binaries in
+/// `target/<profile>/`.
 pub fn meshtwin_bin() -> PathBuf {
     if let Some(path) = std::env::var_os("MESHTWIN_BIN") {
         return path.into();
     }
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
+    let exe = std::env::current_exe().expect("executable path");
+    let mut dir = exe.parent().expect("executable dir");
+    if dir.ends_with("deps") {
+        dir = dir.parent().expect("profile dir");
+    }
     let bin = dir.join("meshtwin");
     assert!(
         bin.exists(),

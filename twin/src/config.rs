@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TwinConfig {
-    /// How long (twin time) one half of a call waits for the other.
+    /// How long (twin time) one half of a call waits for the other: at
+    /// least this long, at most about twice (ADR 002).
     pub pair_wait_seconds: u64,
     /// Nodes and edges with no traffic for this long disappear.
     pub idle_expiry_seconds: u64,

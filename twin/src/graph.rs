@@ -23,7 +23,16 @@ const MAX_LABELS: usize = 8;
 /// How many distinct instance ids a node counts.
 const MAX_INSTANCES: usize = 4096;
 
+/// A node as pending call halves remember it: its index and the serial it
+/// was created with, so an index reused after the node expired is noticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NodeRef {
+    index: NodeIndex,
+    serial: u64,
+}
+
 pub(crate) struct Node {
+    serial: u64,
     pub(crate) id: Box<str>,
     pub(crate) name: Box<str>,
     pub(crate) namespace: Option<Box<str>>,
@@ -43,6 +52,7 @@ pub(crate) struct Node {
 impl Node {
     fn new(id: &str, name: &str, namespace: Option<&str>, kind: NodeKind, at: u64) -> Self {
         Self {
+            serial: 0,
             id: id.into(),
             name: name.into(),
             namespace: namespace.map(Into::into),
@@ -114,16 +124,26 @@ pub(crate) struct CallRecord {
     pub(crate) server_nanos: Option<u64>,
 }
 
-/// A limit kept data out of the graph.
+/// Why a call could not be recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LimitHit {
     Nodes,
     Edges,
+    /// A node expired while one of the call's halves was pending.
+    Expired,
 }
+
+/// How many recently used service identities the graph remembers.
+const RECENT_SERVICES: usize = 8;
 
 pub(crate) struct ServiceGraph {
     pub(crate) graph: StableDiGraph<Node, Edge>,
     by_id: HashMap<Box<str>, NodeIndex, RandomState>,
+    /// Ingest shares one identity among the spans of a resource, so most
+    /// lookups are answered by comparing pointers, not hashing names.
+    recent: Vec<(Arc<ServiceIdentity>, NodeIndex)>,
+    recent_next: usize,
+    next_serial: u64,
     edges: HashMap<(NodeIndex, NodeIndex), EdgeIndex, RandomState>,
     max_nodes: usize,
     max_edges: usize,
@@ -134,32 +154,58 @@ impl ServiceGraph {
         Self {
             graph: StableDiGraph::default(),
             by_id: HashMap::default(),
+            recent: Vec::with_capacity(RECENT_SERVICES),
+            recent_next: 0,
+            next_serial: 0,
             edges: HashMap::default(),
             max_nodes,
             max_edges,
         }
     }
 
-    /// The node of a span-reporting service, created on first sight.
+    /// The node of a span-reporting service, created on first sight, and
+    /// its metadata (versions, regions, instances) updated.
     pub(crate) fn service(
         &mut self,
         identity: &Arc<ServiceIdentity>,
         at: u64,
     ) -> Result<NodeIndex, LimitHit> {
-        let index = match self.by_id.get(&*identity.node_id) {
-            Some(index) => *index,
-            None => self.add(Node::new(
-                &identity.node_id,
-                &identity.name,
-                identity.namespace.as_deref(),
-                NodeKind::Service,
-                at,
-            ))?,
+        let cached = self
+            .recent
+            .iter()
+            .find(|(known, _)| Arc::ptr_eq(known, identity))
+            .map(|(_, index)| *index);
+        let index = match cached {
+            Some(index) => index,
+            None => {
+                let index = match self.by_id.get(&*identity.node_id) {
+                    Some(index) => *index,
+                    None => self.add(Node::new(
+                        &identity.node_id,
+                        &identity.name,
+                        identity.namespace.as_deref(),
+                        NodeKind::Service,
+                        at,
+                    ))?,
+                };
+                self.remember(identity, index);
+                index
+            }
         };
         let node = &mut self.graph[index];
         node.touch(at);
         node.learn(identity);
         Ok(index)
+    }
+
+    fn remember(&mut self, identity: &Arc<ServiceIdentity>, index: NodeIndex) {
+        let entry = (identity.clone(), index);
+        if self.recent.len() < RECENT_SERVICES {
+            self.recent.push(entry);
+        } else {
+            self.recent[self.recent_next] = entry;
+            self.recent_next = (self.recent_next + 1) % RECENT_SERVICES;
+        }
     }
 
     /// The node a hint names: an existing node of that id, else a new
@@ -178,14 +224,34 @@ impl ServiceGraph {
         self.add(Node::new(name, name, None, kind, at))
     }
 
-    fn add(&mut self, node: Node) -> Result<NodeIndex, LimitHit> {
+    fn add(&mut self, mut node: Node) -> Result<NodeIndex, LimitHit> {
         if self.by_id.len() >= self.max_nodes {
             return Err(LimitHit::Nodes);
         }
+        self.next_serial += 1;
+        node.serial = self.next_serial;
         let id = node.id.clone();
         let index = self.graph.add_node(node);
         self.by_id.insert(id, index);
         Ok(index)
+    }
+
+    pub(crate) fn node_ref(&self, index: NodeIndex) -> NodeRef {
+        NodeRef {
+            index,
+            serial: self.graph[index].serial,
+        }
+    }
+
+    /// The node a half remembered, unless it has expired since.
+    pub(crate) fn resolve(&self, node: NodeRef) -> Option<NodeIndex> {
+        let current = self.graph.node_weight(node.index)?;
+        (current.serial == node.serial).then_some(node.index)
+    }
+
+    /// Marks a node seen at event time `at`.
+    pub(crate) fn touch(&mut self, index: NodeIndex, at: u64) {
+        self.graph[index].touch(at);
     }
 
     /// Counts a request the node served.
@@ -281,6 +347,9 @@ impl ServiceGraph {
             if let Some(node) = self.graph.remove_node(*index) {
                 self.by_id.remove(&node.id);
             }
+        }
+        if !stale_nodes.is_empty() {
+            self.recent.clear();
         }
         (stale_nodes.len() as u64, stale_edges.len() as u64)
     }

@@ -5,11 +5,13 @@
 
 use meshtwin_model::graph::{ConnectionType, GraphSnapshot, NodeKind};
 use meshtwin_model::series::{EdgeSeries, TwinCounters};
-use meshtwin_model::span::{PeerHint, Span, SpanKind};
+use meshtwin_model::span::{PeerHint, ServiceSpans, Span, SpanKind};
+
+use petgraph::stable_graph::NodeIndex;
 
 use crate::clock::TwinClock;
 use crate::config::TwinConfig;
-use crate::graph::{CallRecord, LimitHit, ServiceGraph};
+use crate::graph::{CallRecord, LimitHit, NodeRef, ServiceGraph};
 use crate::pairing::{Call, Half, Pairing};
 use crate::window::LONGEST_VIEW_NANOS;
 
@@ -37,38 +39,48 @@ impl Twin {
     }
 
     /// Takes in one batch of spans that arrived at wall time `wall`.
-    pub fn ingest(&mut self, spans: &[Span], wall: u64) {
-        for span in spans {
-            let end = if span.end_unix_nanos > wall {
-                self.counters.future_spans += 1;
-                wall
-            } else {
-                span.end_unix_nanos
+    pub fn ingest(&mut self, batch: &[ServiceSpans], wall: u64) {
+        for group in batch {
+            let first_end = group
+                .spans
+                .first()
+                .map_or(wall, |s| s.end_unix_nanos.min(wall));
+            let node = match self.graph.service(&group.service, first_end) {
+                Ok(node) => Some(node),
+                Err(_) => {
+                    self.counters.dropped_node_limit += group.spans.len() as u64;
+                    None
+                }
             };
-            self.clock.observe(end, wall);
-            self.ingest_one(span, end);
+            for span in &group.spans {
+                let end = if span.end_unix_nanos > wall {
+                    self.counters.future_spans += 1;
+                    wall
+                } else {
+                    span.end_unix_nanos
+                };
+                self.clock.observe(end, wall);
+                self.counters.spans_ingested += 1;
+                if let Some(node) = node {
+                    self.ingest_one(span, node, end);
+                }
+            }
         }
         self.record_calls();
     }
 
-    fn ingest_one(&mut self, span: &Span, end: u64) {
+    fn ingest_one(&mut self, span: &Span, node: NodeIndex, end: u64) {
         let now = self.clock.now();
-        self.counters.spans_ingested += 1;
         if end.saturating_add(LONGEST_VIEW_NANOS) < now {
             self.counters.late_spans += 1;
         }
-        match self.graph.service(&span.service, end) {
-            Ok(node) if span.kind.is_callee() => {
-                self.graph
-                    .record_served(node, end, span.duration_nanos(), span.failed);
-            }
-            Ok(_) => {}
-            Err(_) => {
-                self.counters.dropped_node_limit += 1;
-                return;
-            }
+        if span.kind.is_callee() {
+            self.graph
+                .record_served(node, end, span.duration_nanos(), span.failed);
+        } else {
+            self.graph.touch(node, end);
         }
-        let half = Half::new(span, end);
+        let half = Half::new(span, self.graph.node_ref(node), end);
         self.pairing
             .offer(span, half, now, &mut self.counters, &mut self.calls);
     }
@@ -96,6 +108,7 @@ impl Twin {
                 Ok(()) => {}
                 Err(LimitHit::Nodes) => self.counters.dropped_node_limit += 1,
                 Err(LimitHit::Edges) => self.counters.dropped_edge_limit += 1,
+                Err(LimitHit::Expired) => self.counters.stale_calls += 1,
             }
         }
         self.calls = calls;
@@ -104,8 +117,8 @@ impl Twin {
     fn record_call(&mut self, call: Call) -> Result<(), LimitHit> {
         match call {
             Call::Paired { caller, callee } => {
-                let from = self.graph.service(&caller.service, caller.end)?;
-                let to = self.graph.service(&callee.service, callee.end)?;
+                let from = self.resolve(caller.node)?;
+                let to = self.resolve(callee.node)?;
                 let connection_type = match (caller.kind, callee.kind) {
                     (SpanKind::Producer, _) | (_, SpanKind::Consumer) => {
                         ConnectionType::MessagingSystem
@@ -121,8 +134,8 @@ impl Twin {
                 self.graph.record_call(from, to, connection_type, record)
             }
             Call::FromParent { parent, callee } => {
-                let from = self.graph.service(&parent, callee.end)?;
-                let to = self.graph.service(&callee.service, callee.end)?;
+                let from = self.resolve(parent)?;
+                let to = self.resolve(callee.node)?;
                 let record = CallRecord {
                     at: callee.end,
                     failed: callee.failed,
@@ -133,7 +146,7 @@ impl Twin {
                     .record_call(from, to, ConnectionType::Direct, record)
             }
             Call::Virtual { caller, hint } => {
-                let from = self.graph.service(&caller.service, caller.end)?;
+                let from = self.resolve(caller.node)?;
                 let to = self.graph.virtual_node(&hint, caller.end)?;
                 let connection_type = match hint {
                     PeerHint::Database { .. } => ConnectionType::Database,
@@ -154,6 +167,10 @@ impl Twin {
                 self.graph.record_call(from, to, connection_type, record)
             }
         }
+    }
+
+    fn resolve(&self, node: NodeRef) -> Result<NodeIndex, LimitHit> {
+        self.graph.resolve(node).ok_or(LimitHit::Expired)
     }
 
     /// The graph at the current twin time.

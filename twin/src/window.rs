@@ -1,9 +1,11 @@
 //! Sliding windows of request counts, errors and latency sketches.
 //!
 //! Each series keeps two rings of buckets: 10 s buckets for the last-minute
-//! view and 60 s buckets for the last-five-minutes view. Buckets are keyed
-//! by event time, so the order in which spans arrive does not matter.
-//! Latencies go into DDSketches, which merge exactly across buckets.
+//! view and 60 s buckets for the last-five-minutes view. A request is
+//! recorded once, in its 10 s bucket; when that bucket's slot is reused,
+//! the bucket is folded into its minute. Buckets are keyed by event time,
+//! so the order in which spans arrive does not matter. Latencies go into
+//! DDSketches, which merge exactly across buckets.
 
 use sketches_ddsketch::{Config, DDSketch};
 
@@ -34,7 +36,31 @@ struct Slot<const K: usize> {
     latency: [Option<Box<DDSketch>>; K],
 }
 
+/// What recording into a ring did.
+enum Recorded<const K: usize> {
+    Done,
+    /// Recorded; the slot's previous bucket was pushed out.
+    Evicted(Box<Slot<K>>),
+    /// Not recorded: older than the bucket now in its slot.
+    TooOld,
+}
+
 impl<const K: usize> Slot<K> {
+    /// Adds another bucket's counts and sketches to this one.
+    fn add(&mut self, other: Slot<K>) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        for (mine, theirs) in self.latency.iter_mut().zip(other.latency) {
+            match (mine.as_mut(), theirs) {
+                (Some(mine), Some(theirs)) => {
+                    mine.merge(&theirs).expect("all sketches share one config")
+                }
+                (None, Some(theirs)) => *mine = Some(theirs),
+                (_, None) => {}
+            }
+        }
+    }
+
     fn empty() -> Self {
         Self {
             bucket: u64::MAX,
@@ -60,16 +86,21 @@ impl<const K: usize> Ring<K> {
         }
     }
 
-    fn record(&mut self, at: u64, failed: bool, latencies: [Option<u64>; K]) {
+    /// Counts one request in its bucket. A reused slot's old bucket is
+    /// returned (for folding); a request older than the slot's bucket is
+    /// handed back unrecorded.
+    fn record(&mut self, at: u64, failed: bool, latencies: [Option<u64>; K]) -> Recorded<K> {
         let bucket = at / self.width;
         let len = self.slots.len() as u64;
         let slot = &mut self.slots[(bucket % len) as usize];
+        let mut evicted = None;
         if slot.bucket != bucket {
             if slot.bucket != u64::MAX && slot.bucket > bucket {
-                return; // a newer bucket already took the slot: too old
+                return Recorded::TooOld;
             }
-            *slot = Slot::empty();
+            let old = std::mem::replace(slot, Slot::empty());
             slot.bucket = bucket;
+            evicted = (old.bucket != u64::MAX).then_some(old);
         }
         slot.requests += 1;
         slot.errors += u64::from(failed);
@@ -80,20 +111,46 @@ impl<const K: usize> Ring<K> {
                     .add(nanos as f64 / 1e6);
             }
         }
+        match evicted {
+            Some(old) => Recorded::Evicted(Box::new(old)),
+            None => Recorded::Done,
+        }
     }
 
-    /// Sums the buckets of the view that ends at `now`.
-    fn view(&self, now: u64) -> View<K> {
+    /// Adds a whole finer bucket that started at `at` to its bucket here.
+    fn absorb(&mut self, at: u64, finer: Slot<K>) {
+        let bucket = at / self.width;
+        let len = self.slots.len() as u64;
+        let slot = &mut self.slots[(bucket % len) as usize];
+        if slot.bucket != bucket {
+            if slot.bucket != u64::MAX && slot.bucket > bucket {
+                return; // older than the whole ring
+            }
+            *slot = Slot::empty();
+            slot.bucket = bucket;
+        }
+        slot.add(finer);
+    }
+
+    /// The empty view that ends at `now`: this ring's buckets from
+    /// `view.start` on belong in it.
+    fn empty_view(&self, now: u64) -> View<K> {
         let current = now / self.width;
         let oldest = current.saturating_sub(self.slots.len() as u64 - 1);
-        let mut view = View {
+        View {
             start: oldest * self.width,
+            end: (current + 1) * self.width,
             requests: 0,
             errors: 0,
             latency: std::array::from_fn(|_| None),
-        };
+        }
+    }
+
+    /// Adds the buckets of this ring that fall inside `view`.
+    fn add_to(&self, view: &mut View<K>) {
         for slot in self.slots.iter() {
-            if slot.bucket == u64::MAX || slot.bucket < oldest || slot.bucket > current {
+            let start = slot.bucket.saturating_mul(self.width);
+            if slot.bucket == u64::MAX || start < view.start || start >= view.end {
                 continue;
             }
             view.requests += slot.requests;
@@ -107,7 +164,6 @@ impl<const K: usize> Ring<K> {
                 }
             }
         }
-        view
     }
 }
 
@@ -115,6 +171,8 @@ impl<const K: usize> Ring<K> {
 pub(crate) struct View<const K: usize> {
     /// Start of the oldest bucket in the view.
     pub(crate) start: u64,
+    /// End of the newest bucket in the view.
+    end: u64,
     pub(crate) requests: u64,
     pub(crate) errors: u64,
     latency: [Option<DDSketch>; K],
@@ -167,24 +225,85 @@ impl<const K: usize> Traffic<K> {
 
     /// Counts one request at event time `at`, with up to `K` latencies.
     pub(crate) fn record(&mut self, at: u64, failed: bool, latencies: [Option<u64>; K]) {
-        self.fine.record(at, failed, latencies);
-        self.coarse.record(at, failed, latencies);
+        match self.fine.record(at, failed, latencies) {
+            Recorded::Done => {}
+            Recorded::Evicted(old) => self.coarse.absorb(old.bucket * FINE_WIDTH, *old),
+            Recorded::TooOld => {
+                // Past the last minute, but maybe within the last five.
+                let mut single = Slot::empty();
+                single.bucket = at / FINE_WIDTH;
+                single.requests = 1;
+                single.errors = u64::from(failed);
+                for (sketch, nanos) in single.latency.iter_mut().zip(latencies) {
+                    if let Some(nanos) = nanos {
+                        let mut new = new_sketch();
+                        new.add(nanos as f64 / 1e6);
+                        *sketch = Some(Box::new(new));
+                    }
+                }
+                self.coarse.absorb(at, single);
+            }
+        }
     }
 
     pub(crate) fn last_minute(&self, now: u64) -> View<K> {
-        self.fine.view(now)
+        let mut view = self.fine.empty_view(now);
+        self.fine.add_to(&mut view);
+        view
     }
 
+    /// Whole minutes folded so far, plus the 10 s buckets not yet folded.
     pub(crate) fn last_five_minutes(&self, now: u64) -> View<K> {
-        self.coarse.view(now)
+        let mut view = self.coarse.empty_view(now);
+        self.coarse.add_to(&mut view);
+        self.fine.add_to(&mut view);
+        view
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     const MS: u64 = 1_000_000;
+
+    proptest! {
+        /// Whatever order requests arrive in, both views hold exactly the
+        /// requests whose bucket is in the view, with the same quantiles as
+        /// a sketch of just those requests.
+        #[test]
+        fn views_equal_a_naive_recount(
+            events in prop::collection::vec((0u64..480_000, 1u64..5_000, any::<bool>()), 1..300),
+            now_after in 0u64..30_000,
+        ) {
+            let base = 1_000_000 * SECOND;
+            let newest = events.iter().map(|e| e.0).max().unwrap();
+            let now = base + (newest + now_after) * MS;
+            let mut traffic = Traffic::<1>::new();
+            for &(at_ms, latency_ms, failed) in &events {
+                traffic.record(base + at_ms * MS, failed, [Some(latency_ms * MS)]);
+            }
+            for view in [traffic.last_minute(now), traffic.last_five_minutes(now)] {
+                let inside: Vec<_> = events
+                    .iter()
+                    .filter(|e| (view.start..view.end).contains(&(base + e.0 * MS)))
+                    .collect();
+                prop_assert_eq!(view.requests, inside.len() as u64);
+                prop_assert_eq!(view.errors, inside.iter().filter(|e| e.2).count() as u64);
+                let mut naive = new_sketch();
+                for e in &inside {
+                    naive.add((e.1 * MS) as f64 / 1e6);
+                }
+                let expected = (!inside.is_empty()).then(|| {
+                    let q = |q| round(naive.quantile(q).unwrap().unwrap(), 1e3);
+                    Quantiles { p50: q(0.5), p90: q(0.9), p99: q(0.99) }
+                });
+                prop_assert_eq!(view.quantiles(0), expected);
+            }
+        }
+    }
 
     #[test]
     fn views_count_only_their_buckets() {

@@ -217,6 +217,11 @@ fn encode_counters(
             c.dropped_node_limit,
         ),
         (
+            "stale_calls",
+            "Calls dropped because a node expired while one of their halves was pending",
+            c.stale_calls,
+        ),
+        (
             "dropped_edge_limit",
             "Calls dropped because max_edges was reached",
             c.dropped_edge_limit,

@@ -6,6 +6,7 @@
 //! snapshot instead. A client that does not read for `SEND_TIMEOUT` is
 //! disconnected, so a stuck browser never holds the twin back.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -48,19 +49,18 @@ async fn run(mut socket: WebSocket, state: WebState) {
                 Some(Ok(_)) => continue,
             },
         };
-        let sent = match next {
-            Ok(delta) if delta.to_version <= version => continue,
-            Ok(delta) if delta.from_version == version => {
-                send(&mut socket, &Outgoing::Delta(&delta))
-                    .await
-                    .then_some(delta.to_version)
-            }
-            Ok(_) => send_snapshot(&mut socket, &state).await,
-            Err(RecvError::Lagged(_)) => {
-                state.metrics.stream_lagged();
+        let sent = match next_step(version, next) {
+            Step::Skip => continue,
+            Step::Stop => break,
+            Step::Delta(delta) => send(&mut socket, &Outgoing::Delta(&delta))
+                .await
+                .then_some(delta.to_version),
+            Step::Snapshot { lagged } => {
+                if lagged {
+                    state.metrics.stream_lagged();
+                }
                 send_snapshot(&mut socket, &state).await
             }
-            Err(RecvError::Closed) => break,
         };
         match sent {
             Some(sent) => version = sent,
@@ -68,6 +68,29 @@ async fn run(mut socket: WebSocket, state: WebState) {
         }
     }
     state.metrics.stream_closed();
+}
+
+/// What to send a client that holds `version`, given the next broadcast.
+#[derive(Debug, PartialEq)]
+enum Step {
+    /// The client already has it (deltas published before it connected).
+    Skip,
+    /// It continues the client's version.
+    Delta(Arc<GraphDelta>),
+    /// A gap or a lag: the client needs the whole graph again.
+    Snapshot { lagged: bool },
+    /// The twin is gone.
+    Stop,
+}
+
+fn next_step(version: u64, next: Result<Arc<GraphDelta>, RecvError>) -> Step {
+    match next {
+        Ok(delta) if delta.to_version <= version => Step::Skip,
+        Ok(delta) if delta.from_version == version => Step::Delta(delta),
+        Ok(_) => Step::Snapshot { lagged: false },
+        Err(RecvError::Lagged(_)) => Step::Snapshot { lagged: true },
+        Err(RecvError::Closed) => Step::Stop,
+    }
 }
 
 /// Sends the latest snapshot; returns its version, or None if the client is gone.
@@ -90,4 +113,37 @@ async fn send(socket: &mut WebSocket, message: &Outgoing<'_>) -> bool {
         tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await,
         Ok(Ok(()))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delta(from: u64, to: u64) -> Result<Arc<GraphDelta>, RecvError> {
+        Ok(Arc::new(GraphDelta {
+            from_version: from,
+            to_version: to,
+            ..GraphDelta::default()
+        }))
+    }
+
+    #[test]
+    fn deltas_continue_the_clients_version_or_a_snapshot_replaces_them() {
+        assert_eq!(
+            next_step(5, delta(4, 5)),
+            Step::Skip,
+            "already in the snapshot"
+        );
+        assert!(matches!(next_step(5, delta(5, 6)), Step::Delta(d) if d.to_version == 6));
+        assert_eq!(
+            next_step(5, delta(7, 8)),
+            Step::Snapshot { lagged: false },
+            "a gap"
+        );
+        assert_eq!(
+            next_step(5, Err(RecvError::Lagged(3))),
+            Step::Snapshot { lagged: true }
+        );
+        assert_eq!(next_step(5, Err(RecvError::Closed)), Step::Stop);
+    }
 }

@@ -70,8 +70,8 @@ fn one(kind: SpanKind, attributes: Vec<KeyValue>) -> Span {
         vec![otlp_span(kind, attributes)],
     );
     let mut converted = spans_from_request(&req).unwrap();
-    assert_eq!(converted.spans.len(), 1);
-    converted.spans.remove(0)
+    assert_eq!(converted.accepted, 1);
+    converted.spans.remove(0).spans.remove(0)
 }
 
 #[test]
@@ -86,8 +86,8 @@ fn resource_attributes_name_the_service() {
         ],
         vec![otlp_span(SpanKind::Server, vec![])],
     );
-    let spans = spans_from_request(&req).unwrap().spans;
-    let service = &spans[0].service;
+    let groups = spans_from_request(&req).unwrap().spans;
+    let service = &groups[0].service;
     assert_eq!(&*service.node_id, "bank/ledger");
     assert_eq!(service.version.as_deref(), Some("2.1.0"));
     assert_eq!(service.instance_id.as_deref(), Some("ledger-7"));
@@ -140,7 +140,7 @@ fn unusable_spans_are_rejected_alone() {
     backwards.end_time_unix_nano = 10;
     let good = otlp_span(SpanKind::Server, vec![]);
     let converted = spans_from_request(&request(vec![], vec![zero, backwards, good])).unwrap();
-    assert_eq!(converted.spans.len(), 1);
+    assert_eq!(converted.accepted, 1);
     assert_eq!(converted.rejected, 2);
     assert_eq!(
         converted.first_rejection.as_deref(),
@@ -183,7 +183,7 @@ fn errors_come_from_status_http_5xx_and_grpc_codes() {
             ..Status::default()
         });
         let req = request(vec![], vec![span]);
-        let got = spans_from_request(&req).unwrap().spans[0].failed;
+        let got = spans_from_request(&req).unwrap().spans[0].spans[0].failed;
         assert_eq!(got, failed, "{attributes:?} {status:?}");
     }
 }
@@ -232,9 +232,9 @@ fn caller_spans_carry_hints_of_their_callee() {
 fn spec_shaped_json_decodes() {
     let json = include_str!("../../tests/fixtures/trace.json");
     let request: ExportTraceServiceRequest = serde_json::from_str(json).unwrap();
-    let spans = spans_from_request(&request).unwrap().spans;
-    assert_eq!(spans.len(), 1);
-    let span = &spans[0];
+    let groups = spans_from_request(&request).unwrap().spans;
+    assert_eq!(groups.len(), 1);
+    let span = &groups[0].spans[0];
     assert_eq!(
         span.trace_id.to_string(),
         "5b8efff798038103d269b633813fc60c"
@@ -244,7 +244,7 @@ fn spec_shaped_json_decodes() {
     assert_eq!(span.start_unix_nanos, 1_544_712_660_000_000_000);
     assert!(span.failed, "intValue \"503\"");
     assert_eq!(span.peer, Some(PeerHint::Service("ledger".into())));
-    assert_eq!(&*span.service.node_id, "bank/payments");
+    assert_eq!(&*groups[0].service.node_id, "bank/payments");
 }
 
 #[test]

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use meshtwin_model::graph::{ConnectionType, GraphSnapshot, NodeKind};
 use meshtwin_model::ids::{SpanId, SpanKey, TraceId};
-use meshtwin_model::span::{PeerHint, ServiceIdentity, Span, SpanKind};
+use meshtwin_model::span::{PeerHint, ServiceIdentity, ServiceSpans, Span, SpanKind};
 use proptest::prelude::*;
 
 use super::*;
@@ -23,8 +23,8 @@ fn span(
     service: &Arc<ServiceIdentity>,
     start_ms: u64,
     end_ms: u64,
-) -> Span {
-    Span {
+) -> ServiceSpans {
+    let span = Span {
         trace_id: TraceId([trace; 16]),
         span_id: SpanId([id; 8]),
         parent_span_id: parent.map(|p| SpanId([p; 8])),
@@ -32,9 +32,23 @@ fn span(
         start_unix_nanos: T0 + start_ms * MS,
         end_unix_nanos: T0 + end_ms * MS,
         failed: false,
-        service: service.clone(),
         peer: None,
         links: vec![],
+    };
+    ServiceSpans {
+        service: service.clone(),
+        spans: vec![span],
+    }
+}
+
+/// The one span of a group built by [`span`].
+trait One {
+    fn one(&mut self) -> &mut Span;
+}
+
+impl One for ServiceSpans {
+    fn one(&mut self) -> &mut Span {
+        &mut self.spans[0]
     }
 }
 
@@ -114,11 +128,11 @@ fn nested_spans_of_one_service_make_no_edge() {
 fn a_database_call_is_an_edge_to_a_database_node_at_once() {
     let cart = service("cart");
     let mut call = span(1, 1, None, SpanKind::Client, &cart, 0, 3);
-    call.peer = Some(PeerHint::Database {
+    call.one().peer = Some(PeerHint::Database {
         system: "redis".into(),
         name: "redis-cart".into(),
     });
-    call.failed = true;
+    call.one().failed = true;
     let mut t = twin();
     t.ingest(&[call], WALL);
     let snap = t.snapshot(1);
@@ -135,9 +149,10 @@ fn a_database_call_is_an_edge_to_a_database_node_at_once() {
 fn an_unmatched_client_with_peer_service_becomes_a_virtual_edge_after_the_wait() {
     let a = service("a");
     let mut call = span(1, 1, None, SpanKind::Client, &a, 0, 3);
-    call.peer = Some(PeerHint::Service("billing-api".into()));
+    call.one().peer = Some(PeerHint::Service("billing-api".into()));
     let mut t = twin();
     t.ingest(&[call], WALL);
+    t.advance(WALL + 7 * SECOND);
     assert!(
         t.snapshot(1).edges.is_empty(),
         "still waiting for a server span"
@@ -175,7 +190,7 @@ fn producer_and_consumer_pair_through_a_span_link() {
     let (p, c) = (service("orders"), service("shipping"));
     let producer = span(1, 1, None, SpanKind::Producer, &p, 0, 2);
     let mut consumer = span(9, 7, None, SpanKind::Consumer, &c, 50, 60);
-    consumer.links = vec![SpanKey {
+    consumer.one().links = vec![SpanKey {
         trace_id: TraceId([1; 16]),
         span_id: SpanId([1; 8]),
     }];
@@ -209,10 +224,10 @@ fn limits_drop_and_count() {
     let counters = t.counters();
     assert_eq!(counters.dropped_node_limit, 1, "service c does not fit");
     assert_eq!(
-        counters.pending_evicted, 1,
-        "the fourth span evicts the first"
+        counters.pending_evicted, 2,
+        "the fourth span expires the generation of the first two early"
     );
-    assert_eq!(counters.pending_spans, 2);
+    assert_eq!(counters.pending_spans, 1);
     assert_eq!(t.snapshot(1).nodes.len(), 2);
 }
 
@@ -239,11 +254,42 @@ fn idle_nodes_and_edges_expire() {
 }
 
 #[test]
+fn a_call_whose_caller_node_expired_meanwhile_is_counted_not_misattributed() {
+    let config = TwinConfig {
+        pair_wait_seconds: 3600,
+        idle_expiry_seconds: 60,
+        ..TwinConfig::default()
+    };
+    let mut t = Twin::new(&config);
+    let (a, b, c) = (service("a"), service("b"), service("c"));
+    t.ingest(&[span(1, 1, None, SpanKind::Client, &a, 0, 3)], WALL);
+    t.advance(WALL + 100 * SECOND);
+    assert!(
+        t.snapshot(1).nodes.is_empty(),
+        "a expired, its client half still pending"
+    );
+    // c takes a's old slot in the graph; then a's callee finally reports.
+    let late = WALL + 100 * SECOND;
+    let mut newcomer = span(2, 1, None, SpanKind::Server, &c, 0, 1);
+    newcomer.one().end_unix_nanos = late;
+    let mut callee = span(1, 2, Some(1), SpanKind::Server, &b, 1, 2);
+    callee.one().end_unix_nanos = late;
+    t.ingest(&[newcomer, callee], late);
+    let snap = t.snapshot(2);
+    assert!(
+        snap.edges.is_empty(),
+        "no edge drawn from c: {:?}",
+        snap.edges
+    );
+    assert_eq!(t.counters().stale_calls, 1);
+}
+
+#[test]
 fn spans_from_the_future_count_as_arriving_now() {
     let a = service("a");
     let mut t = twin();
     let mut s = span(1, 1, None, SpanKind::Server, &a, 0, 10);
-    s.end_unix_nanos = WALL + 3_600 * SECOND;
+    s.one().end_unix_nanos = WALL + 3_600 * SECOND;
     t.ingest(&[s], WALL);
     assert_eq!(t.now(), WALL);
     assert_eq!(t.counters().future_spans, 1);
@@ -251,7 +297,7 @@ fn spans_from_the_future_count_as_arriving_now() {
 
 /// Three-tier traces: `gateway → api → (db | worker)`, with errors and
 /// latencies drawn by proptest.
-fn traces(count: usize) -> impl Strategy<Value = Vec<Span>> {
+fn traces(count: usize) -> impl Strategy<Value = Vec<ServiceSpans>> {
     prop::collection::vec((1u64..500, 1u64..200, any::<bool>(), any::<bool>()), count).prop_map(
         |draws| {
             let (gw, api, worker) = (service("gateway"), service("api"), service("worker"));
@@ -260,18 +306,19 @@ fn traces(count: usize) -> impl Strategy<Value = Vec<Span>> {
                 let trace = TraceId((i as u128 + 1).to_be_bytes());
                 let mk = |id: u8, parent: Option<u8>, kind, svc: &Arc<ServiceIdentity>, s, e| {
                     let mut sp = span(0, id, parent, kind, svc, s, e);
-                    sp.trace_id = trace;
-                    sp.start_unix_nanos += i as u64 * 7 * MS;
-                    sp.end_unix_nanos += i as u64 * 7 * MS;
+                    let one = sp.one();
+                    one.trace_id = trace;
+                    one.start_unix_nanos += i as u64 * 7 * MS;
+                    one.end_unix_nanos += i as u64 * 7 * MS;
                     sp
                 };
                 spans.push(mk(1, None, SpanKind::Client, &gw, 0, total + inner + 4));
                 let mut server = mk(2, Some(1), SpanKind::Server, &api, 1, total + inner + 2);
-                server.failed = failed;
+                server.one().failed = failed;
                 spans.push(server);
                 let mut call = mk(3, Some(2), SpanKind::Client, &api, 2, inner + 2);
                 if use_db {
-                    call.peer = Some(PeerHint::Database {
+                    call.one().peer = Some(PeerHint::Database {
                         system: "postgresql".into(),
                         name: "orders-db".into(),
                     });
@@ -295,7 +342,7 @@ proptest! {
         cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..12),
         order in any::<prop::sample::Index>(),
     ) {
-        let build = |batches: Vec<Vec<Span>>| {
+        let build = |batches: Vec<Vec<ServiceSpans>>| {
             let mut t = twin();
             for batch in &batches {
                 t.ingest(batch, WALL);
@@ -314,7 +361,7 @@ proptest! {
         bounds.extend([0, n]);
         bounds.sort_unstable();
         bounds.dedup();
-        let mut batches: Vec<Vec<Span>> = bounds.windows(2).map(|w| shuffled[w[0]..w[1]].to_vec()).collect();
+        let mut batches: Vec<Vec<ServiceSpans>> = bounds.windows(2).map(|w| shuffled[w[0]..w[1]].to_vec()).collect();
         batches.reverse();
         let reordered = build(batches);
 
