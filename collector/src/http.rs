@@ -41,7 +41,8 @@ struct RpcStatus {
     message: String,
 }
 
-/// A refused request: HTTP status, gRPC code, message, counter reason.
+/// A refused request: HTTP status, message, and the counter reason (none
+/// when ingest already counted it).
 struct Refusal {
     status: StatusCode,
     reason: Option<BadRequest>,

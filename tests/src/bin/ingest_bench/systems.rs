@@ -1,0 +1,136 @@
+//! The systems under test, each started fresh for every run: meshtwin
+//! (measured until its twin has taken in every span) and rotel.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use meshtwin_tests::client::{get, metric};
+use meshtwin_tests::machine;
+use meshtwin_tests::sandbox::Meshtwin;
+
+use super::load::send_all;
+use super::{Row, SPANS_PER_REQUEST, Transport};
+
+pub(crate) fn find_rotel() -> Option<PathBuf> {
+    let lib = meshtwin_tests::tools::workspace().join("target/bench-venv/lib");
+    std::fs::read_dir(lib)
+        .ok()?
+        .flatten()
+        .map(|python| python.path().join("site-packages/rotel/rotel-agent"))
+        .find(|path| path.exists())
+}
+
+pub(crate) async fn run_meshtwin(
+    transport: Transport,
+    warmup: &[Bytes],
+    payloads: &[Bytes],
+    concurrency: usize,
+) -> Row {
+    let meshtwin = Meshtwin::serve(&[]);
+    let endpoint = match transport {
+        Transport::Grpc => meshtwin.otlp_grpc.clone(),
+        Transport::Http => meshtwin.otlp_http.clone(),
+    };
+    let total = (warmup.len() + payloads.len()) * SPANS_PER_REQUEST;
+    send_all(&endpoint, transport, warmup, concurrency).await;
+    let cpu_before = machine::cpu_seconds(meshtwin.pid()).expect("cpu");
+    let (wall, retries) = send_all(&endpoint, transport, payloads, concurrency).await;
+    // Measured until the twin has taken in every span, not just the receiver.
+    let metrics = format!("{}/metrics", meshtwin.web);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let page = get(&metrics).await.text();
+        if metric(&page, "meshtwin_twin_spans_ingested_total") == Some(total as f64) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the twin did not catch up within 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cpu = machine::cpu_seconds(meshtwin.pid()).expect("cpu") - cpu_before;
+    Row {
+        system: "meshtwin (twin updating)",
+        transport: transport.label(),
+        spans: payloads.len() * SPANS_PER_REQUEST,
+        wall,
+        cpu,
+        peak_rss_mib: machine::peak_rss_mib(meshtwin.pid()),
+        retries,
+        range: (0.0, 0.0),
+    }
+}
+
+struct Rotel(Child);
+
+impl Drop for Rotel {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+pub(crate) async fn run_rotel(
+    binary: &Path,
+    transport: Transport,
+    warmup: &[Bytes],
+    payloads: &[Bytes],
+    concurrency: usize,
+) -> Row {
+    let (grpc_port, http_port) = (free_port(), free_port());
+    let child = Command::new(binary)
+        .args(["start", "--exporter", "blackhole"])
+        .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc_port}")])
+        .args(["--otlp-http-endpoint", &format!("127.0.0.1:{http_port}")])
+        .args([
+            "--pid-file",
+            &std::env::temp_dir()
+                .join(format!("rotel-bench-{grpc_port}.pid"))
+                .to_string_lossy(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start rotel-agent");
+    let rotel = Rotel(child);
+    let port = match transport {
+        Transport::Grpc => grpc_port,
+        Transport::Http => http_port,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "rotel did not listen within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let endpoint = format!("http://127.0.0.1:{port}");
+    send_all(&endpoint, transport, warmup, concurrency).await;
+    let pid = rotel.0.id();
+    let cpu_before = machine::cpu_seconds(pid).expect("cpu");
+    let (wall, retries) = send_all(&endpoint, transport, payloads, concurrency).await;
+    // Let its batches flush to the blackhole.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let cpu = machine::cpu_seconds(pid).expect("cpu") - cpu_before;
+    Row {
+        system: "rotel (blackhole exporter)",
+        transport: transport.label(),
+        spans: payloads.len() * SPANS_PER_REQUEST,
+        wall,
+        cpu,
+        peak_rss_mib: machine::peak_rss_mib(pid),
+        retries,
+        range: (0.0, 0.0),
+    }
+}
