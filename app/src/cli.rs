@@ -49,6 +49,9 @@ pub(crate) struct ServeArgs {
     /// Port of the web UI, the REST API, the websocket and /metrics [default: 8080; 0 picks a free port].
     #[arg(long, value_name = "PORT")]
     pub(crate) web_port: Option<u16>,
+    /// Port of the control API proxies use for certificates and config [default: 4320; 0 picks a free port].
+    #[arg(long, value_name = "PORT")]
+    pub(crate) control_port: Option<u16>,
     /// Directory for everything meshtwin stores; one process per directory [default: ./meshtwin-data].
     #[arg(long, value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,

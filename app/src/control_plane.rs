@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use meshtwin_collector::{CollectorMetrics, Ingest};
 use meshtwin_twin::Engine;
@@ -12,6 +13,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::certificate_authority::{self, CertificateAuthority};
+use crate::control_api;
 use crate::data_dir::DataDir;
 use crate::settings::Settings;
 
@@ -20,6 +23,7 @@ pub(crate) struct ControlPlane {
     pub(crate) grpc: SocketAddr,
     pub(crate) http: SocketAddr,
     pub(crate) web: SocketAddr,
+    pub(crate) control: SocketAddr,
     pub(crate) data_dir: DataDir,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -52,11 +56,19 @@ impl ControlPlane {
         let http_listener =
             bind(l.address, l.otlp_http_port, "OTLP/HTTP", "otlp_http_port").await?;
         let web_listener = bind(l.address, l.web_port, "the web UI", "web_port").await?;
+        let control_listener =
+            bind(l.address, l.control_port, "the control API", "control_port").await?;
+        let ca = Arc::new(CertificateAuthority::load_or_create(
+            &data_dir.path,
+            &settings.identity.trust_domain,
+            Duration::from_secs(settings.identity.certificate_lifetime_seconds),
+        )?);
         let local = |listener: &TcpListener| listener.local_addr().map_err(|e| e.to_string());
-        let (grpc, http, web) = (
+        let (grpc, http, web, control) = (
             local(&grpc_listener)?,
             local(&http_listener)?,
             local(&web_listener)?,
+            local(&control_listener)?,
         );
 
         let (spans_tx, spans_rx) = mpsc::channel(settings.collector.queue_batches);
@@ -103,6 +115,12 @@ impl ControlPlane {
                 tracing::error!(%error, "OTLP/HTTP receiver stopped");
             }
         });
+        let control_stop = stopped(stop_rx.clone());
+        tasks.spawn(async move {
+            if let Err(error) = control_api::serve(control_listener, ca, control_stop).await {
+                tracing::error!(%error, "control API stopped");
+            }
+        });
         let web_stop = stopped(stop_rx);
         tasks.spawn(async move {
             if let Err(error) = meshtwin_web::serve(web_listener, web_state, web_stop).await {
@@ -113,6 +131,7 @@ impl ControlPlane {
             grpc,
             http,
             web,
+            control,
             data_dir,
             stop,
             tasks,
@@ -126,6 +145,14 @@ impl ControlPlane {
         println!("  metrics:   http://{}/metrics", self.web);
         println!("  otlp grpc: http://{}", self.grpc);
         println!("  otlp http: http://{}", self.http);
+        println!("  control:   http://{}", self.control);
+        println!(
+            "  mesh CA:   {}",
+            self.data_dir
+                .path
+                .join(certificate_authority::CA_FILE)
+                .display()
+        );
         println!("  data dir:  {}", self.data_dir.path.display());
     }
 

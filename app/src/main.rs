@@ -6,7 +6,9 @@
 //! configuration, 1 when start-up fails (a port in use, a locked data
 //! directory).
 
+mod certificate_authority;
 mod cli;
+mod control_api;
 mod control_plane;
 mod data_dir;
 mod settings;

@@ -5,8 +5,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use meshtwin_collector::CollectorConfig;
+use meshtwin_model::config_file::ConfigFile;
+pub(crate) use meshtwin_model::config_file::ConfigProblems;
 use meshtwin_twin::TwinConfig;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{DemoArgs, ServeArgs};
@@ -18,6 +19,8 @@ pub(crate) struct ListenConfig {
     pub(crate) otlp_grpc_port: u16,
     pub(crate) otlp_http_port: u16,
     pub(crate) web_port: u16,
+    /// The control API proxies use (certificates; config watch).
+    pub(crate) control_port: u16,
 }
 
 impl Default for ListenConfig {
@@ -27,6 +30,7 @@ impl Default for ListenConfig {
             otlp_grpc_port: 4317,
             otlp_http_port: 4318,
             web_port: 8080,
+            control_port: 4320,
         }
     }
 }
@@ -47,6 +51,25 @@ impl Default for DemoConfig {
     }
 }
 
+/// The mesh CA's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct IdentitySettings {
+    /// The trust domain of every SPIFFE ID the CA signs.
+    pub(crate) trust_domain: String,
+    /// Lifetime of proxy certificates; proxies renew at two-thirds.
+    pub(crate) certificate_lifetime_seconds: u64,
+}
+
+impl Default for IdentitySettings {
+    fn default() -> Self {
+        Self {
+            trust_domain: "meshtwin.local".to_owned(),
+            certificate_lifetime_seconds: 24 * 3600,
+        }
+    }
+}
+
 /// Everything the control plane runs with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -56,6 +79,7 @@ pub(crate) struct Settings {
     pub(crate) collector: CollectorConfig,
     pub(crate) twin: TwinConfig,
     pub(crate) demo: DemoConfig,
+    pub(crate) identity: IdentitySettings,
 }
 
 impl Default for Settings {
@@ -66,14 +90,10 @@ impl Default for Settings {
             collector: CollectorConfig::default(),
             twin: TwinConfig::default(),
             demo: DemoConfig::default(),
+            identity: IdentitySettings::default(),
         }
     }
 }
-
-/// Settings that cannot be used, with every problem found.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
-pub(crate) struct ConfigProblems(pub(crate) Vec<String>);
 
 impl Settings {
     pub(crate) fn for_serve(args: &ServeArgs) -> Result<Self, ConfigProblems> {
@@ -108,6 +128,7 @@ impl Settings {
         listen.otlp_grpc_port = args.otlp_grpc_port.unwrap_or(listen.otlp_grpc_port);
         listen.otlp_http_port = args.otlp_http_port.unwrap_or(listen.otlp_http_port);
         listen.web_port = args.web_port.unwrap_or(listen.web_port);
+        listen.control_port = args.control_port.unwrap_or(listen.control_port);
         if let Some(dir) = &args.data_dir {
             self.data_dir = dir.clone();
         }
@@ -119,30 +140,22 @@ impl Settings {
     /// Reads a TOML file: every unknown key and every badly typed section
     /// is reported, not just the first.
     pub(crate) fn from_file(path: &Path) -> Result<Self, ConfigProblems> {
-        let at = path.display();
+        let at = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigProblems(vec![format!("cannot read {at}: {e}")]))?;
-        let mut table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| ConfigProblems(vec![format!("{at}: {e}")]))?;
-        let known = toml::Table::try_from(Self::default()).expect("defaults serialize");
-        let mut problems = Vec::new();
-        remove_unknown(&mut table, &known, "", &mut problems);
         let defaults = Self::default();
+        let mut file = ConfigFile::parse(&text, &defaults, &[])
+            .map_err(|e| ConfigProblems(e.0.into_iter().map(|p| format!("{at}: {p}")).collect()))?;
         let settings = Self {
-            data_dir: section(&table, "data_dir", defaults.data_dir, &mut problems),
-            listen: section(&table, "listen", defaults.listen, &mut problems),
-            collector: section(&table, "collector", defaults.collector, &mut problems),
-            twin: section(&table, "twin", defaults.twin, &mut problems),
-            demo: section(&table, "demo", defaults.demo, &mut problems),
+            data_dir: file.section("data_dir", defaults.data_dir),
+            listen: file.section("listen", defaults.listen),
+            collector: file.section("collector", defaults.collector),
+            twin: file.section("twin", defaults.twin),
+            demo: file.section("demo", defaults.demo),
+            identity: file.section("identity", defaults.identity),
         };
-        if problems.is_empty() {
-            Ok(settings)
-        } else {
-            Err(ConfigProblems(
-                problems.into_iter().map(|p| format!("{at}: {p}")).collect(),
-            ))
-        }
+        file.finish(&at)?;
+        Ok(settings)
     }
 
     pub(crate) fn validate(&self) -> Result<(), ConfigProblems> {
@@ -153,6 +166,7 @@ impl Settings {
             ("otlp_grpc_port", l.otlp_grpc_port),
             ("otlp_http_port", l.otlp_http_port),
             ("web_port", l.web_port),
+            ("control_port", l.control_port),
         ];
         for (i, (name, port)) in ports.iter().enumerate() {
             for (other, other_port) in &ports[i + 1..] {
@@ -167,6 +181,17 @@ impl Settings {
                 "demo.traces_per_second: must be above 0 and at most 10000, not {rate}"
             ));
         }
+        if let Err(e) =
+            meshtwin_model::spiffe::SpiffeId::new(&self.identity.trust_domain, "ns", "sa")
+        {
+            problems.push(format!("identity.trust_domain: {e}"));
+        }
+        if !(5..=366 * 86_400).contains(&self.identity.certificate_lifetime_seconds) {
+            problems.push(format!(
+                "identity.certificate_lifetime_seconds: must be from 5 to 31622400, not {}",
+                self.identity.certificate_lifetime_seconds
+            ));
+        }
         if self.data_dir.as_os_str().is_empty() {
             problems.push("data_dir: must not be empty".to_owned());
         }
@@ -174,51 +199,6 @@ impl Settings {
             Ok(())
         } else {
             Err(ConfigProblems(problems))
-        }
-    }
-}
-
-/// Removes keys of `table` that `known` lacks, reporting each.
-fn remove_unknown(
-    table: &mut toml::Table,
-    known: &toml::Table,
-    prefix: &str,
-    problems: &mut Vec<String>,
-) {
-    table.retain(|key, value| {
-        let path = format!("{prefix}{key}");
-        match known.get(key) {
-            None => {
-                problems.push(format!("unknown key `{path}`"));
-                false
-            }
-            Some(toml::Value::Table(known_inner)) => {
-                if let toml::Value::Table(inner) = value {
-                    remove_unknown(inner, known_inner, &format!("{path}."), problems);
-                }
-                true
-            }
-            Some(_) => true,
-        }
-    });
-}
-
-/// Reads one top-level entry, or reports why it cannot be read.
-fn section<T: DeserializeOwned>(
-    table: &toml::Table,
-    key: &str,
-    default: T,
-    problems: &mut Vec<String>,
-) -> T {
-    let Some(value) = table.get(key) else {
-        return default;
-    };
-    match value.clone().try_into() {
-        Ok(parsed) => parsed,
-        Err(error) => {
-            let error: toml::de::Error = error;
-            problems.push(format!("{key}: {}", error.message().trim()));
-            default
         }
     }
 }

@@ -103,6 +103,7 @@ pub(crate) fn spans_from_request(request: &ExportTraceServiceRequest) -> Result<
                     start_unix_nanos: span.start_time_unix_nano,
                     end_unix_nanos: span.end_time_unix_nano,
                     failed: status_error || facts.failed(),
+                    mtls: facts.mtls,
                     peer: facts.peer(),
                     links,
                 });
@@ -145,6 +146,13 @@ fn string_value(value: &Option<AnyValue>) -> Option<&str> {
     }
 }
 
+fn bool_value(value: &Option<AnyValue>) -> bool {
+    matches!(
+        value.as_ref().and_then(|v| v.value.as_ref()),
+        Some(Value::BoolValue(true))
+    )
+}
+
 fn int_value(value: &Option<AnyValue>) -> Option<i64> {
     match value.as_ref()?.value.as_ref()? {
         Value::IntValue(i) => Some(*i),
@@ -178,6 +186,7 @@ struct SpanAttributes<'a> {
     db_system: Option<&'a str>,
     server_address: Option<&'a str>,
     messaging_system: Option<&'a str>,
+    mtls: bool,
 }
 
 impl<'a> SpanAttributes<'a> {
@@ -190,6 +199,7 @@ impl<'a> SpanAttributes<'a> {
                     out.http_status = int_value(&kv.value)
                 }
                 "rpc.grpc.status_code" => out.grpc_status = int_value(&kv.value),
+                "mesh.tls" => out.mtls = bool_value(&kv.value),
                 _ if !caller => {}
                 "peer.service" => out.peer_service = string_value(&kv.value),
                 "db.system.name" => out.db_system = string_value(&kv.value),

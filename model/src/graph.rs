@@ -136,6 +136,9 @@ pub struct EdgeView {
     pub last_seen_unix_nanos: u64,
     pub total_requests: u64,
     pub total_failed: u64,
+    /// Calls carried over mutual TLS; equal to `total_requests` when the
+    /// edge is fully meshed.
+    pub total_mtls: u64,
     pub windows: Windows<EdgeWindow>,
 }
 

@@ -11,3 +11,12 @@ pub mod graph;
 pub mod ids;
 pub mod series;
 pub mod span;
+pub mod spiffe;
+
+/// Messages of the control API (`model/proto/control.proto`).
+#[cfg(feature = "control-api")]
+pub mod control;
+
+/// Reading config files with every problem reported at once.
+#[cfg(feature = "config-file")]
+pub mod config_file;

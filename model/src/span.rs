@@ -106,6 +106,9 @@ pub struct Span {
     pub end_unix_nanos: u64,
     /// Status ERROR, HTTP status >= 500, or a gRPC status other than OK.
     pub failed: bool,
+    /// The call was carried over mutual TLS (`mesh.tls` from meshtwin's
+    /// proxy).
+    pub mtls: bool,
     pub peer: Option<PeerHint>,
     /// Span links (producer spans a consumer span was started from).
     pub links: Vec<SpanKey>,

@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod machine;
+pub mod mesh;
 pub mod otlp;
 pub mod sandbox;
 pub mod tools;

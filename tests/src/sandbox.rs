@@ -42,6 +42,8 @@ pub struct Meshtwin {
     pub otlp_grpc: String,
     /// `http://127.0.0.1:PORT` of OTLP/HTTP.
     pub otlp_http: String,
+    /// `http://127.0.0.1:PORT` of the control API.
+    pub control: String,
     lines: mpsc::Receiver<String>,
     data_dir: TempDir,
 }
@@ -68,6 +70,8 @@ impl Meshtwin {
                 "0",
                 "--web-port",
                 "0",
+                "--control-port",
+                "0",
             ])
             .arg("--data-dir")
             .arg(data_dir.path())
@@ -86,7 +90,7 @@ impl Meshtwin {
                 }
             }
         });
-        let mut found = [None, None, None];
+        let mut found = [None, None, None, None];
         let deadline = Instant::now() + START_TIMEOUT;
         while found.iter().any(Option::is_none) {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -97,18 +101,23 @@ impl Meshtwin {
                     panic!("meshtwin did not print its addresses within {START_TIMEOUT:?}");
                 }
             };
-            for (slot, prefix) in found.iter_mut().zip(["ui:", "otlp grpc:", "otlp http:"]) {
+            for (slot, prefix) in
+                found
+                    .iter_mut()
+                    .zip(["ui:", "otlp grpc:", "otlp http:", "control:"])
+            {
                 if let Some(rest) = line.trim().strip_prefix(prefix) {
                     *slot = Some(rest.trim().trim_end_matches('/').to_owned());
                 }
             }
         }
-        let [web, otlp_grpc, otlp_http] = found.map(|f| f.expect("all found"));
+        let [web, otlp_grpc, otlp_http, control] = found.map(|f| f.expect("all found"));
         Self {
             child,
             web,
             otlp_grpc,
             otlp_http,
+            control,
             lines,
             data_dir,
         }

@@ -110,6 +110,8 @@ pub(crate) struct Edge {
     pub(crate) last_seen: u64,
     pub(crate) requests: u64,
     pub(crate) failed: u64,
+    /// Calls carried over mutual TLS.
+    pub(crate) mtls: u64,
     pub(crate) client_seconds: LatencyHistogram,
     pub(crate) server_seconds: LatencyHistogram,
     /// Calls, timed by the client side (0) and the server side (1).
@@ -120,6 +122,7 @@ pub(crate) struct Edge {
 pub(crate) struct CallRecord {
     pub(crate) at: u64,
     pub(crate) failed: bool,
+    pub(crate) mtls: bool,
     pub(crate) client_nanos: Option<u64>,
     pub(crate) server_nanos: Option<u64>,
 }
@@ -283,6 +286,7 @@ impl ServiceGraph {
                     last_seen: call.at,
                     requests: 0,
                     failed: 0,
+                    mtls: 0,
                     client_seconds: LatencyHistogram::default(),
                     server_seconds: LatencyHistogram::default(),
                     traffic: Traffic::new(),
@@ -299,6 +303,7 @@ impl ServiceGraph {
         edge.last_seen = edge.last_seen.max(call.at);
         edge.requests += 1;
         edge.failed += u64::from(call.failed);
+        edge.mtls += u64::from(call.mtls);
         if let Some(nanos) = call.client_nanos {
             edge.client_seconds.record(nanos);
         }

@@ -28,6 +28,7 @@ pub(crate) struct Half {
     pub(crate) end: u64,
     pub(crate) duration: u64,
     pub(crate) failed: bool,
+    pub(crate) mtls: bool,
 }
 
 impl Half {
@@ -38,6 +39,7 @@ impl Half {
             end,
             duration: span.duration_nanos(),
             failed: span.failed,
+            mtls: span.mtls,
         }
     }
 }

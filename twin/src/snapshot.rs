@@ -84,6 +84,7 @@ fn edge_view(source: &Node, target: &Node, edge: &Edge, now: u64) -> EdgeView {
         last_seen_unix_nanos: edge.last_seen,
         total_requests: edge.requests,
         total_failed: edge.failed,
+        total_mtls: edge.mtls,
         windows: Windows { last_1m, last_5m },
     }
 }

@@ -128,6 +128,7 @@ impl Twin {
                 let record = CallRecord {
                     at: caller.end,
                     failed: caller.failed || callee.failed,
+                    mtls: caller.mtls || callee.mtls,
                     client_nanos: Some(caller.duration),
                     server_nanos: Some(callee.duration),
                 };
@@ -139,6 +140,7 @@ impl Twin {
                 let record = CallRecord {
                     at: callee.end,
                     failed: callee.failed,
+                    mtls: callee.mtls,
                     client_nanos: None,
                     server_nanos: Some(callee.duration),
                 };
@@ -161,6 +163,7 @@ impl Twin {
                 let record = CallRecord {
                     at: caller.end,
                     failed: caller.failed,
+                    mtls: caller.mtls,
                     client_nanos: Some(caller.duration),
                     server_nanos: None,
                 };

@@ -40,6 +40,7 @@ fn edge(source: &str, target: &str, requests: u64) -> EdgeView {
         last_seen_unix_nanos: 0,
         total_requests: requests,
         total_failed: 0,
+        total_mtls: 0,
         windows: Windows {
             last_1m: EdgeWindow::default(),
             last_5m: EdgeWindow::default(),

@@ -20,6 +20,7 @@ fn client(n: u32) -> Span {
         start_unix_nanos: 0,
         end_unix_nanos: 1,
         failed: false,
+        mtls: false,
         peer: Some(PeerHint::Service("b".into())),
         links: vec![],
     }

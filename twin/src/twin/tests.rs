@@ -32,6 +32,7 @@ fn span(
         start_unix_nanos: T0 + start_ms * MS,
         end_unix_nanos: T0 + end_ms * MS,
         failed: false,
+        mtls: false,
         peer: None,
         links: vec![],
     };

@@ -129,6 +129,7 @@ function renderDetails() {
       row("connection", edge.connection_type),
       row("health", edge.health),
       row("total", `${edge.total_requests} requests, ${edge.total_failed} failed`),
+      row("mTLS", mtlsText(edge)),
       row("last seen", time(edge.last_seen_unix_nanos)),
     );
   } else {
@@ -143,3 +144,11 @@ function renderDetails() {
 }
 
 stream.start();
+
+/** How much of an edge's traffic was carried over mutual TLS. */
+function mtlsText(edge) {
+  if (edge.total_requests === 0) return "no calls yet";
+  if (edge.total_mtls === edge.total_requests) return "\u{1F512} every call";
+  if (edge.total_mtls === 0) return "none (plaintext or unmeshed)";
+  return `${edge.total_mtls} of ${edge.total_requests} calls`;
+}

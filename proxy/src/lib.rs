@@ -1,0 +1,198 @@
+//! meshtwin-proxy: the data plane. The local app's plaintext calls come in
+//! on the outbound side and leave as mTLS to the destination's inbound
+//! proxy, which hands them to its app with the caller's verified identity.
+//! Both sides record spans (CLIENT, SERVER) into a bounded queue exported
+//! over OTLP/gRPC to the collector; the identity comes from the control
+//! plane's CA over the control API. No query engine, no dataframes.
+
+pub mod admin;
+pub mod body;
+pub mod config;
+pub mod control_client;
+pub mod forward;
+pub mod identity;
+pub mod inbound;
+pub mod metrics;
+pub mod outbound;
+pub mod pool;
+pub mod routes;
+pub mod server;
+pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::admin::Admin;
+use crate::config::{Protocol, ProxyConfig};
+use crate::control_client::ControlClient;
+use crate::identity::Identity;
+use crate::inbound::Inbound;
+use crate::metrics::ProxyMetrics;
+use crate::outbound::Outbound;
+use crate::routes::Routes;
+use crate::server::Drain;
+use crate::telemetry::{Exporter, Resource, Telemetry};
+
+/// A running proxy and the addresses it listens on.
+pub struct Proxy {
+    pub inbound: Option<SocketAddr>,
+    pub outbound: SocketAddr,
+    /// Per-service outbound ports: service name and address.
+    pub service_ports: Vec<(String, SocketAddr)>,
+    pub admin: SocketAddr,
+    stop: watch::Sender<bool>,
+    listeners: JoinSet<()>,
+    exporter: Option<tokio::task::JoinHandle<()>>,
+    drain: Drain,
+}
+
+async fn bind(address: SocketAddr, what: &str) -> Result<TcpListener, String> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|e| format!("cannot listen on {address} for {what}: {e}"))
+}
+
+fn local(listener: &TcpListener) -> Result<SocketAddr, String> {
+    listener.local_addr().map_err(|e| e.to_string())
+}
+
+impl Proxy {
+    /// Binds every listener, then starts serving; the certificate is
+    /// requested in the background (`/ready` says when it is there).
+    pub async fn start(config: ProxyConfig) -> Result<Self, String> {
+        let id = config.spiffe_id()?;
+        let identity =
+            Arc::new(Identity::new(id, &config.identity.trust_anchors).map_err(|e| e.to_string())?);
+        let control = ControlClient::new(&config.control_plane.address)?;
+        let routes = Arc::new(Routes::from_config(&config)?);
+        let metrics = Arc::new(ProxyMetrics::default());
+        let instance = if config.instance.is_empty() {
+            format!("{}-{}", config.identity.service, std::process::id())
+        } else {
+            config.instance.clone()
+        };
+        let resource = Resource {
+            service: config.identity.service.clone(),
+            namespace: config.identity.namespace.clone(),
+            instance,
+            locality: config.locality.clone(),
+        };
+        let (telemetry, exporter) = if config.telemetry.enabled {
+            let (telemetry, exporter) = Exporter::new(&config.telemetry, &resource)?;
+            (Arc::new(telemetry), Some(exporter))
+        } else {
+            (Arc::new(Telemetry::disabled()), None)
+        };
+
+        let outbound_listener = bind(config.outbound.listen, "outbound").await?;
+        let admin_listener = bind(config.admin.listen, "the admin port").await?;
+        let inbound_listener = match config.inbound.app {
+            Some(_) => Some(bind(config.inbound.listen, "inbound").await?),
+            None => None,
+        };
+        let mut port_listeners = Vec::new();
+        for (port, destination) in &routes.by_port {
+            let address = SocketAddr::new(config.outbound.listen.ip(), *port);
+            let listener = bind(address, &format!("service `{}`", destination.name)).await?;
+            port_listeners.push((listener, destination.clone()));
+        }
+
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        identity.register(&mut registry);
+        telemetry.register(&mut registry);
+
+        let (stop, stop_rx) = watch::channel(false);
+        let (drain, drain_handle) = Drain::new(stop_rx.clone());
+        let mut listeners = JoinSet::new();
+        listeners.spawn(identity::keep_certified(
+            identity.clone(),
+            control,
+            stop_rx.clone(),
+        ));
+        let exporter = exporter.map(|exporter| tokio::spawn(exporter.run(stop_rx.clone())));
+
+        let outbound = Arc::new(Outbound {
+            routes: routes.clone(),
+            identity: identity.clone(),
+            telemetry: telemetry.clone(),
+            metrics: metrics.clone(),
+            locality: config.locality.clone(),
+        });
+        let outbound_address = local(&outbound_listener)?;
+        listeners.spawn(outbound.clone().serve_http(
+            outbound_listener,
+            None,
+            drain_handle.clone(),
+            stop_rx.clone(),
+        ));
+        let mut service_ports = Vec::new();
+        for (listener, destination) in port_listeners {
+            service_ports.push((destination.name.clone(), local(&listener)?));
+            let (drain, stop) = (drain_handle.clone(), stop_rx.clone());
+            match destination.protocol {
+                Protocol::Http => listeners.spawn(outbound.clone().serve_http(
+                    listener,
+                    Some(destination),
+                    drain,
+                    stop,
+                )),
+                Protocol::Tcp => listeners.spawn(outbound.clone().serve_tcp(
+                    listener,
+                    destination,
+                    drain,
+                    stop,
+                )),
+            };
+        }
+        let mut inbound_address = None;
+        if let (Some(listener), Some(app)) = (inbound_listener, config.inbound.app) {
+            inbound_address = Some(local(&listener)?);
+            let inbound = Arc::new(Inbound {
+                identity: identity.clone(),
+                telemetry: telemetry.clone(),
+                metrics: metrics.clone(),
+                app,
+                opaque_app: config.inbound.opaque_app.unwrap_or(app),
+                permissive: config.inbound.permissive,
+                service: config.identity.service.clone(),
+                locality: config.locality.clone(),
+                app_pool: Default::default(),
+            });
+            listeners.spawn(inbound.serve(listener, drain_handle.clone(), stop_rx.clone()));
+        }
+        let admin_address = local(&admin_listener)?;
+        let admin = Arc::new(Admin { registry, identity });
+        listeners.spawn(admin.serve(admin_listener, drain_handle, stop_rx));
+
+        Ok(Self {
+            inbound: inbound_address,
+            outbound: outbound_address,
+            service_ports,
+            admin: admin_address,
+            stop,
+            listeners,
+            exporter,
+            drain,
+        })
+    }
+
+    /// Stops accepting, lets in-flight requests and tunnels finish (at most
+    /// `drain_limit`), then flushes telemetry. Returns whether the drain
+    /// completed in time.
+    pub async fn shutdown(mut self, drain_limit: Duration) -> bool {
+        let _ = self.stop.send(true);
+        while self.listeners.join_next().await.is_some() {}
+        let drained = self.drain.drain(drain_limit).await;
+        if let Some(exporter) = self.exporter {
+            let _ = tokio::time::timeout(Duration::from_secs(5), exporter).await;
+        }
+        drained
+    }
+}

@@ -1,0 +1,102 @@
+//! The proxy's Prometheus metrics (served on the admin port).
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Request latency buckets, seconds: 100 µs to 10 s.
+const BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5, 10.0,
+];
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
+pub struct ProxyMetrics {
+    requests: Family<Labels, Counter>,
+    duration: Family<Labels, Histogram, fn() -> Histogram>,
+    refused: Family<Labels, Counter>,
+    tunnels: Family<Labels, Counter>,
+}
+
+impl Default for ProxyMetrics {
+    fn default() -> Self {
+        Self {
+            requests: Family::default(),
+            duration: Family::new_with_constructor(latency_histogram),
+            refused: Family::default(),
+            tunnels: Family::default(),
+        }
+    }
+}
+
+/// Which side of the proxy saw the traffic.
+#[derive(Debug, Clone, Copy)]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+impl Direction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Inbound => "inbound",
+            Self::Outbound => "outbound",
+        }
+    }
+}
+
+impl ProxyMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "meshtwin_proxy_requests",
+            "HTTP requests by direction, destination service and status code",
+            self.requests.clone(),
+        );
+        registry.register(
+            "meshtwin_proxy_request_duration_seconds",
+            "Time to response headers, by direction and destination service",
+            self.duration.clone(),
+        );
+        registry.register(
+            "meshtwin_proxy_connections_refused",
+            "Inbound connections refused, by reason (plaintext, tls_handshake, timeout)",
+            self.refused.clone(),
+        );
+        registry.register(
+            "meshtwin_proxy_tcp_connections",
+            "Opaque TCP connections by direction and service",
+            self.tunnels.clone(),
+        );
+    }
+
+    pub fn request(&self, direction: Direction, service: &str, status: u16, seconds: f64) {
+        let labels = vec![
+            ("direction", direction.as_str().to_owned()),
+            ("service", service.to_owned()),
+        ];
+        self.duration.get_or_create(&labels).observe(seconds);
+        let mut labels = labels;
+        labels.push(("status", status.to_string()));
+        self.requests.get_or_create(&labels).inc();
+    }
+
+    pub fn refused(&self, reason: &'static str) {
+        self.refused
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc();
+    }
+
+    pub fn tunnel(&self, direction: Direction, service: &str) {
+        self.tunnels
+            .get_or_create(&vec![
+                ("direction", direction.as_str().to_owned()),
+                ("service", service.to_owned()),
+            ])
+            .inc();
+    }
+}

@@ -1,0 +1,88 @@
+//! Opaque TCP on a service's dedicated port: one mTLS connection to an
+//! endpoint per app connection, bytes copied both ways, one CLIENT span
+//! per connection.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use super::{Outbound, connect_tls};
+use crate::identity::ALPN_OPAQUE;
+use crate::metrics::Direction;
+use crate::routes::Destination;
+use crate::server::{DrainHandle, accept_until_stopped};
+use crate::telemetry::trace_context::{TraceContext, new_span_id};
+use crate::telemetry::{ErrorSource, SpanInFlight};
+
+impl Outbound {
+    pub async fn serve_tcp(
+        self: Arc<Self>,
+        listener: TcpListener,
+        destination: Arc<Destination>,
+        drain: DrainHandle,
+        stop: watch::Receiver<bool>,
+    ) {
+        accept_until_stopped(listener, stop, "outbound tcp", |stream, _| {
+            let outbound = self.clone();
+            let destination = destination.clone();
+            let guard = drain.tunnel();
+            tokio::spawn(async move {
+                outbound.tunnel(stream, &destination).await;
+                drop(guard);
+            });
+        })
+        .await;
+    }
+
+    async fn tunnel(&self, mut app: TcpStream, destination: &Destination) {
+        let _ = app.set_nodelay(true);
+        self.metrics.tunnel(Direction::Outbound, &destination.name);
+        let started = Instant::now();
+        let mut span = SpanInFlight::start(
+            &self.telemetry,
+            false,
+            "tcp".to_owned(),
+            &TraceContext::start(),
+            new_span_id(),
+        );
+        let Some(endpoint) = destination.pick(&self.locality) else {
+            if let Some(mut span) = span {
+                span.fail(
+                    ErrorSource::Internal,
+                    format!("service `{}` has no endpoints", destination.name),
+                );
+                span.finish();
+            }
+            return;
+        };
+        if let Some(span) = span.as_mut() {
+            span.string("network.transport", "tcp");
+            span.string("server.address", destination.name.clone());
+            span.string("peer.service", destination.name.clone());
+            span.string("mesh.endpoint", endpoint.address.to_string());
+            span.string("mesh.locality", endpoint.locality.clone());
+            span.string("mesh.peer.identity", destination.id.to_string());
+            span.flag("mesh.tls", true);
+        }
+        let result =
+            match connect_tls(&self.identity, destination, endpoint.address, ALPN_OPAQUE).await {
+                Ok(mut upstream) => tokio::io::copy_bidirectional(&mut app, &mut upstream)
+                    .await
+                    .map_err(|e| (ErrorSource::Upstream, e.to_string())),
+                Err(message) => Err((ErrorSource::Upstream, message)),
+            };
+        if let Some(mut span) = span {
+            match result {
+                Ok((sent, received)) => {
+                    span.int("mesh.bytes.sent", sent as i64);
+                    span.int("mesh.bytes.received", received as i64);
+                }
+                Err((source, message)) => span.fail(source, message),
+            }
+            span.finish();
+        }
+        tracing::trace!(seconds = started.elapsed().as_secs_f64(), "tunnel closed");
+    }
+}

@@ -1,0 +1,144 @@
+//! Connections to one endpoint, reused across requests: idle HTTP/1.1
+//! connections on a stack, one multiplexed HTTP/2 connection. Each proxy
+//! owns its pools so that balancing, ejection and breakers decide per
+//! request which endpoint — and so which pool — a request uses.
+
+use std::future::Future;
+use std::sync::Mutex;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::body::ProxyBody;
+
+/// Idle HTTP/1.1 connections kept per endpoint.
+const MAX_IDLE_HTTP1: usize = 128;
+
+/// Why a request did not get a response from the endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// No connection could be made: nothing was sent, a retry is safe.
+    #[error("connect failed: {0}")]
+    Connect(String),
+    /// The connection failed while the request was in flight.
+    #[error("{0}")]
+    Http(#[from] hyper::Error),
+}
+
+#[derive(Default)]
+pub struct Pool {
+    http1: Mutex<Vec<http1::SendRequest<ProxyBody>>>,
+    http2: Mutex<Option<http2::SendRequest<ProxyBody>>>,
+}
+
+impl Pool {
+    /// Sends `request` on a pooled connection, dialing one with `dial`
+    /// when none is free. `http2` picks the protocol.
+    pub async fn send<F, Fut, Io>(
+        &self,
+        request: Request<ProxyBody>,
+        http2: bool,
+        dial: F,
+    ) -> Result<Response<Incoming>, SendError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Io, String>>,
+        Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        if http2 {
+            self.send_http2(request, dial).await
+        } else {
+            self.send_http1(request, dial).await
+        }
+    }
+
+    async fn send_http1<F, Fut, Io>(
+        &self,
+        mut request: Request<ProxyBody>,
+        dial: F,
+    ) -> Result<Response<Incoming>, SendError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Io, String>>,
+        Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        // An idle connection may have been closed by the peer since it was
+        // checked; try_send_request hands the request back in that case.
+        while let Some(mut sender) = self.idle_http1() {
+            let response = sender.try_send_request(request);
+            self.put_back_http1(sender);
+            match response.await {
+                Ok(response) => return Ok(response),
+                Err(mut error) => match error.take_message() {
+                    Some(returned) => request = returned,
+                    None => return Err(SendError::Http(error.into_error())),
+                },
+            }
+        }
+        let io = dial().await.map_err(SendError::Connect)?;
+        let (mut sender, connection) = http1::Builder::new().handshake(TokioIo::new(io)).await?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.with_upgrades().await {
+                tracing::debug!(%error, "http/1.1 connection ended");
+            }
+        });
+        let response = sender.send_request(request);
+        self.put_back_http1(sender);
+        Ok(response.await?)
+    }
+
+    fn idle_http1(&self) -> Option<http1::SendRequest<ProxyBody>> {
+        let mut idle = self.http1.lock().expect("pool lock");
+        idle.retain(|sender| !sender.is_closed());
+        let ready = idle.iter().rposition(http1::SendRequest::is_ready)?;
+        Some(idle.swap_remove(ready))
+    }
+
+    fn put_back_http1(&self, sender: http1::SendRequest<ProxyBody>) {
+        let mut idle = self.http1.lock().expect("pool lock");
+        if idle.len() < MAX_IDLE_HTTP1 {
+            idle.push(sender);
+        }
+    }
+
+    async fn send_http2<F, Fut, Io>(
+        &self,
+        request: Request<ProxyBody>,
+        dial: F,
+    ) -> Result<Response<Incoming>, SendError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Io, String>>,
+        Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let existing = self
+            .http2
+            .lock()
+            .expect("pool lock")
+            .as_ref()
+            .filter(|sender| !sender.is_closed())
+            .cloned();
+        let mut sender = match existing {
+            Some(sender) => sender,
+            None => {
+                let io = dial().await.map_err(SendError::Connect)?;
+                let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+                    .adaptive_window(true)
+                    .handshake(TokioIo::new(io))
+                    .await?;
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%error, "http/2 connection ended");
+                    }
+                });
+                *self.http2.lock().expect("pool lock") = Some(sender.clone());
+                sender
+            }
+        };
+        sender.ready().await?;
+        Ok(sender.send_request(request).await?)
+    }
+}

@@ -1,0 +1,108 @@
+//! Spans out of the data path: requests hand finished spans to a bounded
+//! queue with `try_send` and move on; one task batches them to the
+//! collector over OTLP/gRPC. A full queue or an unreachable collector
+//! drops spans and counts them — telemetry never slows or fails a request.
+
+mod exporter;
+mod observed_body;
+mod span;
+pub mod trace_context;
+
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use tokio::sync::mpsc;
+
+pub use exporter::{Exporter, Resource};
+pub use observed_body::{ObservedBody, grpc_status_in_headers};
+pub use span::{ErrorSource, SpanInFlight};
+
+/// Why spans were not exported.
+type DropLabels = Vec<(&'static str, &'static str)>;
+
+#[derive(Default)]
+pub(crate) struct TelemetryMetrics {
+    pub(crate) exported: Counter,
+    pub(crate) dropped: Family<DropLabels, Counter>,
+}
+
+impl TelemetryMetrics {
+    pub(crate) fn dropped(&self, reason: &'static str, count: u64) {
+        self.dropped
+            .get_or_create(&vec![("reason", reason)])
+            .inc_by(count);
+    }
+}
+
+/// The data path's handle on telemetry.
+pub struct Telemetry {
+    queue: Option<mpsc::Sender<Span>>,
+    metrics: Arc<TelemetryMetrics>,
+}
+
+impl Telemetry {
+    /// Telemetry that records nothing (`telemetry.enabled = false`).
+    pub fn disabled() -> Self {
+        Self {
+            queue: None,
+            metrics: Arc::default(),
+        }
+    }
+
+    pub(crate) fn new(queue: mpsc::Sender<Span>, metrics: Arc<TelemetryMetrics>) -> Self {
+        Self {
+            queue: Some(queue),
+            metrics,
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.queue.is_some()
+    }
+
+    /// Queues a finished span, or drops and counts it.
+    pub fn record(&self, span: Span) {
+        if let Some(queue) = &self.queue
+            && queue.try_send(span).is_err()
+        {
+            self.metrics.dropped("queue_full", 1);
+        }
+    }
+
+    pub(crate) fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "meshtwin_proxy_spans_exported",
+            "Spans the collector accepted",
+            self.metrics.exported.clone(),
+        );
+        registry.register(
+            "meshtwin_proxy_spans_dropped",
+            "Spans not exported, by reason (queue_full, export_failed)",
+            self.metrics.dropped.clone(),
+        );
+    }
+}
+
+pub fn string_attribute(key: &str, value: impl Into<String>) -> KeyValue {
+    attribute(key, any_value::Value::StringValue(value.into()))
+}
+
+pub fn int_attribute(key: &str, value: i64) -> KeyValue {
+    attribute(key, any_value::Value::IntValue(value))
+}
+
+pub fn bool_attribute(key: &str, value: bool) -> KeyValue {
+    attribute(key, any_value::Value::BoolValue(value))
+}
+
+fn attribute(key: &str, value: any_value::Value) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,167 @@
+//! Batches queued spans into OTLP/gRPC export requests.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource as OtlpResource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use tokio::sync::{mpsc, watch};
+use tonic::client::Grpc;
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::transport::{Channel, Endpoint};
+use tonic_prost::ProstCodec;
+
+use super::{Telemetry, TelemetryMetrics, string_attribute};
+use crate::config::TelemetryConfig;
+
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
+/// At most one warning per this long about a failing collector.
+const WARN_EVERY: Duration = Duration::from_secs(30);
+
+/// Who the spans come from.
+pub struct Resource {
+    pub service: String,
+    pub namespace: String,
+    pub instance: String,
+    pub locality: String,
+}
+
+impl Resource {
+    fn attributes(&self) -> Vec<KeyValue> {
+        let mut attributes = vec![
+            string_attribute("service.name", &self.service),
+            string_attribute("service.namespace", &self.namespace),
+            string_attribute("service.instance.id", &self.instance),
+            string_attribute("telemetry.sdk.name", "meshtwin-proxy"),
+            string_attribute("telemetry.sdk.language", "rust"),
+            string_attribute("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
+        ];
+        if !self.locality.is_empty() {
+            attributes.push(string_attribute("cloud.region", &self.locality));
+        }
+        attributes
+    }
+}
+
+/// The task that owns the queue's receiving end.
+pub struct Exporter {
+    queue: mpsc::Receiver<Span>,
+    channel: Channel,
+    resource: Vec<KeyValue>,
+    batch_spans: usize,
+    flush_interval: Duration,
+    metrics: Arc<TelemetryMetrics>,
+    last_warning: Option<Instant>,
+}
+
+impl Exporter {
+    /// The data path's [`Telemetry`] and the exporter that drains it.
+    pub fn new(config: &TelemetryConfig, resource: &Resource) -> Result<(Telemetry, Self), String> {
+        let channel = Endpoint::from_shared(config.collector.clone())
+            .map_err(|e| format!("telemetry.collector `{}`: {e}", config.collector))?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(EXPORT_TIMEOUT)
+            .connect_lazy();
+        let (tx, rx) = mpsc::channel(config.queue_spans);
+        let metrics = Arc::new(TelemetryMetrics::default());
+        let exporter = Self {
+            queue: rx,
+            channel,
+            resource: resource.attributes(),
+            batch_spans: config.batch_spans,
+            flush_interval: Duration::from_millis(config.flush_interval_ms),
+            metrics: metrics.clone(),
+            last_warning: None,
+        };
+        Ok((Telemetry::new(tx, metrics), exporter))
+    }
+
+    /// Exports until `stop`, then flushes what is queued.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut batch = Vec::with_capacity(self.batch_spans);
+        loop {
+            let first = tokio::select! {
+                span = self.queue.recv() => span,
+                () = crate::server::stopped(&mut stop) => None,
+            };
+            let Some(first) = first else { break };
+            batch.push(first);
+            let deadline = tokio::time::Instant::now() + self.flush_interval;
+            while batch.len() < self.batch_spans {
+                match tokio::time::timeout_at(deadline, self.queue.recv()).await {
+                    Ok(Some(span)) => batch.push(span),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            self.export(std::mem::take(&mut batch)).await;
+        }
+        // Drain what the data path queued before it stopped.
+        while let Ok(span) = self.queue.try_recv() {
+            batch.push(span);
+            if batch.len() == self.batch_spans {
+                self.export(std::mem::take(&mut batch)).await;
+            }
+        }
+        if !batch.is_empty() {
+            self.export(batch).await;
+        }
+    }
+
+    async fn export(&mut self, spans: Vec<Span>) {
+        let count = spans.len() as u64;
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(OtlpResource {
+                    attributes: self.resource.clone(),
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    scope: Some(InstrumentationScope {
+                        name: "meshtwin-proxy".to_owned(),
+                        version: env!("CARGO_PKG_VERSION").to_owned(),
+                        ..Default::default()
+                    }),
+                    spans,
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            }],
+        };
+        match self.send(request).await {
+            Ok(()) => {
+                self.metrics.exported.inc_by(count);
+            }
+            Err(status) => {
+                self.metrics.dropped("export_failed", count);
+                let quiet = self
+                    .last_warning
+                    .is_some_and(|at| at.elapsed() < WARN_EVERY);
+                if !quiet {
+                    self.last_warning = Some(Instant::now());
+                    tracing::warn!(dropped = count, error = %status.message(), "span export failed; dropping spans");
+                }
+            }
+        }
+    }
+
+    async fn send(&self, request: ExportTraceServiceRequest) -> Result<(), tonic::Status> {
+        let mut grpc = Grpc::new(self.channel.clone());
+        grpc.ready()
+            .await
+            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        let export = grpc.unary::<_, ExportTraceServiceResponse, _>(
+            tonic::Request::new(request),
+            PathAndQuery::from_static(EXPORT_PATH),
+            ProstCodec::default(),
+        );
+        tokio::time::timeout(EXPORT_TIMEOUT, export)
+            .await
+            .map_err(|_| tonic::Status::deadline_exceeded("export timed out"))??;
+        Ok(())
+    }
+}

@@ -1,0 +1,314 @@
+//! Proxies and apps as real processes: `meshtwin-proxy` in front of
+//! `mesh-app`, configured from TOML written to a temp dir, stopped by PID.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::client;
+use crate::sandbox::{eventually, meshtwin_bin};
+
+/// A binary built beside `meshtwin` (same profile).
+pub fn sibling_bin(name: &str) -> PathBuf {
+    let bin = meshtwin_bin().with_file_name(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --bins` first (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A child process that printed `key: value` lines on start.
+pub struct Spawned {
+    child: Child,
+    pub addresses: HashMap<String, String>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Spawned {
+    /// Runs `command` and waits (at most 30 s) until it printed every key.
+    pub fn start(mut command: Command, keys: &[&str]) -> Self {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut addresses = HashMap::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !keys.iter().all(|k| addresses.contains_key(*k)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = lines.recv_timeout(left) else {
+                let _ = child.kill();
+                panic!("{command:?} did not print {keys:?} within 30 s (got {addresses:?})");
+            };
+            if let Some((key, value)) = line.split_once(": ") {
+                addresses.insert(key.trim().to_owned(), value.trim().to_owned());
+            }
+        }
+        Self {
+            child,
+            addresses,
+            lines,
+        }
+    }
+
+    pub fn address(&self, key: &str) -> SocketAddr {
+        self.addresses[key].parse().expect("socket address")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then a bounded wait for the exit.
+    pub fn terminate(mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process did not stop within 20 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Lines printed after the addresses.
+    pub fn output(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `mesh-app --name NAME`, with TCP echo when `tcp` is set.
+pub fn start_app(name: &str, tcp: bool) -> Spawned {
+    let mut command = Command::new(sibling_bin("mesh-app"));
+    command.args(["--name", name]);
+    let mut keys = vec!["http"];
+    if tcp {
+        command.args(["--tcp", "127.0.0.1:0"]);
+        keys.push("tcp");
+    }
+    Spawned::start(command, &keys)
+}
+
+/// A destination in a proxy's config.
+pub struct Service {
+    pub name: String,
+    pub protocol: &'static str,
+    pub port: Option<u16>,
+    /// Inbound addresses and their localities.
+    pub endpoints: Vec<(SocketAddr, String)>,
+}
+
+/// What a proxy is configured with.
+pub struct ProxySpec {
+    pub service: String,
+    pub control: String,
+    pub collector: String,
+    pub trust_anchors: PathBuf,
+    pub app: Option<SocketAddr>,
+    pub opaque_app: Option<SocketAddr>,
+    pub locality: String,
+    pub permissive: bool,
+    pub telemetry: bool,
+    /// 0 picks a free port.
+    pub inbound_port: u16,
+    pub services: Vec<Service>,
+}
+
+impl ProxySpec {
+    pub fn new(service: &str, control: &str, collector: &str, trust_anchors: &Path) -> Self {
+        Self {
+            service: service.to_owned(),
+            control: control.to_owned(),
+            collector: collector.to_owned(),
+            trust_anchors: trust_anchors.to_owned(),
+            app: None,
+            opaque_app: None,
+            locality: String::new(),
+            permissive: false,
+            telemetry: true,
+            inbound_port: 0,
+            services: Vec::new(),
+        }
+    }
+
+    pub fn toml(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "locality = \"{}\"", self.locality);
+        let _ = writeln!(
+            out,
+            "[identity]\nservice = \"{}\"\ntrust_anchors = \"{}\"",
+            self.service,
+            self.trust_anchors.display()
+        );
+        let _ = writeln!(out, "[control_plane]\naddress = \"{}\"", self.control);
+        let _ = writeln!(
+            out,
+            "[telemetry]\nenabled = {}\ncollector = \"{}\"\nflush_interval_ms = 100",
+            self.telemetry, self.collector
+        );
+        let _ = writeln!(
+            out,
+            "[inbound]\nlisten = \"127.0.0.1:{}\"\npermissive = {}",
+            self.inbound_port, self.permissive
+        );
+        if let Some(app) = self.app {
+            let _ = writeln!(out, "app = \"{app}\"");
+        }
+        if let Some(app) = self.opaque_app {
+            let _ = writeln!(out, "opaque_app = \"{app}\"");
+        }
+        let _ = writeln!(
+            out,
+            "[outbound]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\""
+        );
+        for service in &self.services {
+            let _ = writeln!(
+                out,
+                "[[services]]\nname = \"{}\"\nprotocol = \"{}\"",
+                service.name, service.protocol
+            );
+            if let Some(port) = service.port {
+                let _ = writeln!(out, "port = {port}");
+            }
+            for (address, locality) in &service.endpoints {
+                let _ = writeln!(
+                    out,
+                    "[[services.endpoints]]\naddress = \"{address}\"\nlocality = \"{locality}\""
+                );
+            }
+        }
+        out
+    }
+}
+
+/// A running `meshtwin-proxy` that holds its certificate.
+pub struct MeshProxy {
+    pub process: Spawned,
+    pub outbound: SocketAddr,
+    pub inbound: Option<SocketAddr>,
+    pub admin: SocketAddr,
+    _config: tempfile::TempDir,
+}
+
+impl MeshProxy {
+    /// Starts a proxy and waits (at most 20 s) for `/ready`.
+    pub async fn start(spec: &ProxySpec) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("proxy.toml");
+        std::fs::write(&path, spec.toml()).expect("write proxy config");
+        let mut command = Command::new(sibling_bin("meshtwin-proxy"));
+        command.arg("--config").arg(&path).env("RUST_LOG", "warn");
+        let mut keys = vec!["outbound", "admin"];
+        if spec.app.is_some() {
+            keys.push("inbound");
+        }
+        let process = Spawned::start(command, &keys);
+        let proxy = Self {
+            outbound: process.address("outbound"),
+            inbound: spec.app.map(|_| process.address("inbound")),
+            admin: process.address("admin"),
+            process,
+            _config: dir,
+        };
+        let ready = format!("http://{}/ready", proxy.admin);
+        eventually(Duration::from_secs(20), "the proxy to be ready", || async {
+            (client::get(&ready).await.status == 200).then_some(())
+        })
+        .await;
+        proxy
+    }
+
+    /// The proxy's Prometheus page.
+    pub async fn metrics(&self) -> String {
+        client::get(&format!("http://{}/metrics", self.admin))
+            .await
+            .text()
+    }
+}
+
+/// A port that was free a moment ago, for configs that must name a port
+/// before the process that binds it starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral port")
+        .port()
+}
+
+/// An app's request through its proxy's outbound side to `host`.
+pub async fn call(outbound: SocketAddr, host: &str, path: &str) -> client::Reply {
+    let url = format!("http://{outbound}{path}");
+    client::request(http::Method::GET, &url, &[("host", host)], Vec::new()).await
+}
+
+/// A destination with one endpoint, an inbound proxy on loopback `port`.
+pub fn one_endpoint(
+    name: &str,
+    protocol: &'static str,
+    local_port: Option<u16>,
+    port: u16,
+) -> Service {
+    Service {
+        name: name.to_owned(),
+        protocol,
+        port: local_port,
+        endpoints: vec![(([127, 0, 0, 1], port).into(), String::new())],
+    }
+}
+
+/// The smallest mesh: a `ledger` app behind its proxy (`b`), and a
+/// `payments` proxy (`a`) that calls it; spans go to `collector`.
+pub struct Pair {
+    pub app: Spawned,
+    pub a: MeshProxy,
+    pub b: MeshProxy,
+}
+
+impl Pair {
+    pub async fn start(control: &str, collector: &str, trust_anchors: &Path) -> Self {
+        let app = start_app("ledger", false);
+        let mut spec_b = ProxySpec::new("ledger", control, collector, trust_anchors);
+        spec_b.app = Some(app.address("http"));
+        let b = MeshProxy::start(&spec_b).await;
+        let mut spec_a = ProxySpec::new("payments", control, collector, trust_anchors);
+        let inbound = b.inbound.expect("ledger has an inbound side").port();
+        spec_a
+            .services
+            .push(one_endpoint("ledger", "http", None, inbound));
+        let a = MeshProxy::start(&spec_a).await;
+        Self { app, a, b }
+    }
+}

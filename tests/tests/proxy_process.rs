@@ -1,0 +1,165 @@
+//! `meshtwin-proxy` as a process: its dependency tree, bad config, a
+//! graceful SIGTERM, and certificate rotation under load.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use meshtwin_tests::client;
+use meshtwin_tests::mesh::{Pair, sibling_bin};
+use meshtwin_tests::sandbox::Meshtwin;
+use meshtwin_tests::tools::workspace;
+
+#[test]
+fn the_proxy_links_no_query_engine_and_no_dataframes() {
+    let output = Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "--offline",
+            "-p",
+            "meshtwin-proxy",
+            "-e",
+            "normal,build",
+            "--prefix",
+            "none",
+        ])
+        .current_dir(workspace())
+        .output()
+        .expect("run cargo tree");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tree = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        tree.contains("rustls"),
+        "the tree is not the proxy's: {tree}"
+    );
+    for banned in ["datafusion", "polars", "arrow"] {
+        let found: Vec<&str> = tree.lines().filter(|l| l.starts_with(banned)).collect();
+        assert!(found.is_empty(), "meshtwin-proxy depends on {found:?}");
+    }
+}
+
+#[test]
+fn a_bad_config_exits_64_listing_every_problem() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("proxy.toml");
+    std::fs::write(&path, "colour = 1\n[identity]\nservice = \"Payments\"\n[[services]]\nname = \"db\"\nprotocol = \"tcp\"\n").expect("write");
+    let output = Command::new(sibling_bin("meshtwin-proxy"))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .expect("run meshtwin-proxy");
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown key `colour`"), "{stderr}");
+    // Fixing the unknown key shows the rest at once.
+    std::fs::write(
+        &path,
+        "[identity]\nservice = \"Payments\"\n[[services]]\nname = \"db\"\nprotocol = \"tcp\"\n",
+    )
+    .expect("write");
+    let output = Command::new(sibling_bin("meshtwin-proxy"))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for needle in [
+        "invalid service name",
+        "trust_anchors: required",
+        "needs a local `port`",
+    ] {
+        assert!(stderr.contains(needle), "{needle} missing from {stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_in_flight_requests_finish() {
+    let control_plane = Meshtwin::serve(&[]);
+    let ca = control_plane.data_dir().join("ca.pem");
+    let Pair {
+        a,
+        app: _app,
+        b: _b,
+    } = Pair::start(&control_plane.control, &control_plane.otlp_grpc, &ca).await;
+    let url = format!("http://{}/delay/1500", a.outbound);
+    let slow = tokio::spawn(async move {
+        client::request(http::Method::GET, &url, &[("host", "ledger")], vec![]).await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let status = tokio::task::spawn_blocking(move || a.process.terminate())
+        .await
+        .expect("join");
+    let reply = slow.await.expect("join");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "the proxy exited before the request finished"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn certificates_rotate_under_load_without_a_failed_request() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("meshtwin.toml");
+    // 6 s certificates: renewed every 4 s.
+    std::fs::write(&config, "[identity]\ncertificate_lifetime_seconds = 6\n").expect("write");
+    let control_plane = Meshtwin::serve(&["--config", config.to_str().expect("utf-8")]);
+    let ca = control_plane.data_dir().join("ca.pem");
+    let Pair { a, b, app: _app } =
+        Pair::start(&control_plane.control, &control_plane.otlp_grpc, &ca).await;
+
+    // 14 s of load from 4 callers (each request on a fresh client, so new
+    // connections meet new certificates too), spanning three renewals.
+    let url = format!("http://{}/echo", a.outbound);
+    let deadline = Instant::now() + Duration::from_secs(14);
+    let mut callers = Vec::new();
+    for _ in 0..4 {
+        let url = url.clone();
+        callers.push(tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while Instant::now() < deadline {
+                let reply =
+                    client::request(http::Method::GET, &url, &[("host", "ledger")], vec![]).await;
+                if reply.status == 200 {
+                    ok += 1;
+                } else {
+                    failed.push(reply.text());
+                }
+            }
+            (ok, failed)
+        }));
+    }
+    let mut total = 0;
+    for caller in callers {
+        let (ok, failed) = caller.await.expect("join");
+        assert!(
+            failed.is_empty(),
+            "{} requests failed during rotation: {:?}",
+            failed.len(),
+            &failed[..failed.len().min(3)]
+        );
+        total += ok;
+    }
+    assert!(total > 100, "only {total} requests were made");
+    for proxy in [&a, &b] {
+        let page = proxy.metrics().await;
+        let rotations = client::metric(
+            &page,
+            "meshtwin_proxy_certificate_rotations_total{result=\"succeeded\"}",
+        )
+        .unwrap_or(0.0);
+        assert!(
+            rotations >= 4.0,
+            "{rotations} certificates issued in 14 s of 6 s certificates"
+        );
+        let expiry = client::metric(&page, "meshtwin_proxy_certificate_expiry_seconds")
+            .expect("expiry gauge");
+        assert!(expiry > 0.0 && expiry <= 6.0, "expiry {expiry}");
+    }
+}
