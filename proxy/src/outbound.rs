@@ -106,6 +106,21 @@ pub(crate) fn http_attributes<B>(span: &mut SpanInFlight, request: &Request<B>, 
     }
 }
 
+/// Where a call went: the destination, the endpoint, and what its
+/// certificate proved.
+pub(crate) fn endpoint_attributes(
+    span: &mut SpanInFlight,
+    destination: &Destination,
+    endpoint: &Endpoint,
+) {
+    span.string("server.address", destination.name.clone());
+    span.string("peer.service", destination.name.clone());
+    span.string("mesh.endpoint", endpoint.address.to_string());
+    span.string("mesh.locality", endpoint.locality.clone());
+    span.string("mesh.peer.identity", destination.id.to_string());
+    span.flag("mesh.tls", true);
+}
+
 impl Outbound {
     /// Accepts app connections on `listener`; `fixed` is the destination
     /// of a per-service port, else the `Host` decides.
@@ -178,12 +193,7 @@ impl Outbound {
         };
         if let Some(span) = span.as_mut() {
             http_attributes(span, &request, grpc);
-            span.string("server.address", destination.name.clone());
-            span.string("peer.service", destination.name.clone());
-            span.string("mesh.endpoint", endpoint.address.to_string());
-            span.string("mesh.locality", endpoint.locality.clone());
-            span.string("mesh.peer.identity", destination.id.to_string());
-            span.flag("mesh.tls", true);
+            endpoint_attributes(span, &destination, &endpoint);
             span.int("mesh.retry.attempt", 0);
         }
         let http2 = request.version() == Version::HTTP_2;

@@ -24,6 +24,9 @@ pub fn sibling_bin(name: &str) -> PathBuf {
     bin
 }
 
+/// How long a process may take to print its addresses.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A child process that printed `key: value` lines on start.
 pub struct Spawned {
     child: Child,
@@ -32,7 +35,8 @@ pub struct Spawned {
 }
 
 impl Spawned {
-    /// Runs `command` and waits (at most 30 s) until it printed every key.
+    /// Runs `command` and waits (at most [`START_TIMEOUT`]) until it
+    /// printed every key.
     pub fn start(mut command: Command, keys: &[&str]) -> Self {
         let mut child = command
             .stdout(Stdio::piped())
@@ -49,12 +53,14 @@ impl Spawned {
             }
         });
         let mut addresses = HashMap::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + START_TIMEOUT;
         while !keys.iter().all(|k| addresses.contains_key(*k)) {
             let left = deadline.saturating_duration_since(Instant::now());
             let Ok(line) = lines.recv_timeout(left) else {
                 let _ = child.kill();
-                panic!("{command:?} did not print {keys:?} within 30 s (got {addresses:?})");
+                panic!(
+                    "{command:?} did not print {keys:?} within {START_TIMEOUT:?} (got {addresses:?})"
+                );
             };
             if let Some((key, value)) = line.split_once(": ") {
                 addresses.insert(key.trim().to_owned(), value.trim().to_owned());
@@ -75,8 +81,9 @@ impl Spawned {
         self.child.id()
     }
 
-    /// SIGTERM, then a bounded wait for the exit.
-    pub fn terminate(mut self) -> ExitStatus {
+    /// SIGTERM, then a bounded wait (20 s) for the exit; returns the status
+    /// with what the process printed since its addresses.
+    pub fn terminate(mut self) -> (ExitStatus, Vec<String>) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -85,7 +92,12 @@ impl Spawned {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
+                // The reader thread ends at EOF, which follows the exit.
+                let mut output = Vec::new();
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+                    output.push(line);
+                }
+                return (status, output);
             }
             assert!(
                 Instant::now() < deadline,

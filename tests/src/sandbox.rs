@@ -1,15 +1,12 @@
 //! Starts and stops real `meshtwin` processes.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-/// How long a process may take to print its addresses.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+use crate::mesh::Spawned;
 
 /// The `meshtwin` binary of the same build profile as this executable
 /// (built by `cargo build --bins`, which `scripts/test` runs), or
@@ -35,7 +32,7 @@ pub fn meshtwin_bin() -> PathBuf {
 
 /// A running `meshtwin` and its addresses.
 pub struct Meshtwin {
-    child: Child,
+    process: Spawned,
     /// `http://127.0.0.1:PORT` of the web UI, API and /metrics.
     pub web: String,
     /// `http://127.0.0.1:PORT` of OTLP/gRPC.
@@ -44,7 +41,6 @@ pub struct Meshtwin {
     pub otlp_http: String,
     /// `http://127.0.0.1:PORT` of the control API.
     pub control: String,
-    lines: mpsc::Receiver<String>,
     data_dir: TempDir,
 }
 
@@ -61,7 +57,8 @@ impl Meshtwin {
 
     fn start(subcommand: &str, extra: &[&str]) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut child = Command::new(meshtwin_bin())
+        let mut command = Command::new(meshtwin_bin());
+        command
             .arg(subcommand)
             .args([
                 "--otlp-grpc-port",
@@ -76,55 +73,21 @@ impl Meshtwin {
             .arg("--data-dir")
             .arg(data_dir.path())
             .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn meshtwin");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut found = [None, None, None, None];
-        let deadline = Instant::now() + START_TIMEOUT;
-        while found.iter().any(Option::is_none) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = match lines.recv_timeout(left) {
-                Ok(line) => line,
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!("meshtwin did not print its addresses within {START_TIMEOUT:?}");
-                }
-            };
-            for (slot, prefix) in
-                found
-                    .iter_mut()
-                    .zip(["ui:", "otlp grpc:", "otlp http:", "control:"])
-            {
-                if let Some(rest) = line.trim().strip_prefix(prefix) {
-                    *slot = Some(rest.trim().trim_end_matches('/').to_owned());
-                }
-            }
-        }
-        let [web, otlp_grpc, otlp_http, control] = found.map(|f| f.expect("all found"));
+            .env("RUST_LOG", "warn");
+        let process = Spawned::start(command, &["ui", "otlp grpc", "otlp http", "control"]);
+        let url = |key: &str| process.addresses[key].trim_end_matches('/').to_owned();
         Self {
-            child,
-            web,
-            otlp_grpc,
-            otlp_http,
-            control,
-            lines,
+            web: url("ui"),
+            otlp_grpc: url("otlp grpc"),
+            otlp_http: url("otlp http"),
+            control: url("control"),
+            process,
             data_dir,
         }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     pub fn data_dir(&self) -> &std::path::Path {
@@ -133,42 +96,13 @@ impl Meshtwin {
 
     /// Stdout lines printed since the addresses.
     pub fn output(&self) -> Vec<String> {
-        self.lines.try_iter().collect()
+        self.process.output()
     }
 
     /// Sends SIGTERM, waits (bounded) for the exit, and returns the status
     /// with what the process printed since the addresses.
-    pub fn terminate(mut self) -> (ExitStatus, Vec<String>) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                // The reader thread ends at EOF, which follows the exit.
-                let mut output = Vec::new();
-                while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
-                    output.push(line);
-                }
-                return (status, output);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "meshtwin did not stop within 20 s of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Meshtwin {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+    pub fn terminate(self) -> (ExitStatus, Vec<String>) {
+        self.process.terminate()
     }
 }
 

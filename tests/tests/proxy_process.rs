@@ -91,7 +91,7 @@ async fn sigterm_lets_in_flight_requests_finish() {
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = Instant::now();
-    let status = tokio::task::spawn_blocking(move || a.process.terminate())
+    let status = tokio::task::spawn_blocking(move || a.process.terminate().0)
         .await
         .expect("join");
     let reply = slow.await.expect("join");

@@ -8,7 +8,7 @@ use std::time::Instant;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use super::{Outbound, connect_tls};
+use super::{Outbound, connect_tls, endpoint_attributes};
 use crate::identity::ALPN_OPAQUE;
 use crate::metrics::Direction;
 use crate::routes::Destination;
@@ -59,12 +59,7 @@ impl Outbound {
         };
         if let Some(span) = span.as_mut() {
             span.string("network.transport", "tcp");
-            span.string("server.address", destination.name.clone());
-            span.string("peer.service", destination.name.clone());
-            span.string("mesh.endpoint", endpoint.address.to_string());
-            span.string("mesh.locality", endpoint.locality.clone());
-            span.string("mesh.peer.identity", destination.id.to_string());
-            span.flag("mesh.tls", true);
+            endpoint_attributes(span, destination, &endpoint);
         }
         let result =
             match connect_tls(&self.identity, destination, endpoint.address, ALPN_OPAQUE).await {
