@@ -21,7 +21,7 @@ use crate::forward::{
 };
 use crate::identity::{ALPN_H2, ALPN_OPAQUE, Identity, spiffe_id_of};
 use crate::metrics::{Direction, ProxyMetrics};
-use crate::outbound::http_attributes;
+use crate::outbound::{http_attributes, span_name};
 use crate::pool::Pool;
 use crate::server::{DrainHandle, Versions, accept_until_stopped};
 use crate::telemetry::trace_context::{TraceContext, new_span_id};
@@ -154,11 +154,7 @@ impl Inbound {
         let grpc = is_grpc(&request);
         let context = TraceContext::from_headers(request.headers());
         let span_id = new_span_id();
-        let name = if grpc {
-            request.uri().path().trim_start_matches('/').to_owned()
-        } else {
-            request.method().as_str().to_owned()
-        };
+        let name = span_name(&request, grpc);
         let mut span = SpanInFlight::start(&self.telemetry, true, name, &context, span_id);
         if let Some(span) = span.as_mut() {
             context.propagate(span_id, request.headers_mut());

@@ -123,7 +123,6 @@ impl Proxy {
             identity: identity.clone(),
             telemetry: telemetry.clone(),
             metrics: metrics.clone(),
-            locality: config.locality.clone(),
         });
         let outbound_address = local(&outbound_listener)?;
         listeners.spawn(outbound.clone().serve_http(

@@ -37,7 +37,6 @@ pub struct Outbound {
     pub identity: Arc<Identity>,
     pub telemetry: Arc<Telemetry>,
     pub metrics: Arc<ProxyMetrics>,
-    pub locality: String,
 }
 
 /// Connects to an endpoint's inbound proxy with mTLS, expecting the
@@ -77,7 +76,8 @@ fn describe_tls_error(error: &std::io::Error) -> String {
     wrong.unwrap_or_else(|| error.to_string())
 }
 
-fn span_name<B>(request: &Request<B>, grpc: bool) -> String {
+/// gRPC spans are named `package.Service/Method`, HTTP spans by method.
+pub(crate) fn span_name<B>(request: &Request<B>, grpc: bool) -> String {
     if grpc {
         request.uri().path().trim_start_matches('/').to_owned()
     } else {
@@ -181,7 +181,7 @@ impl Outbound {
         }
         let upgrade = take_upgrade(&mut request);
         strip_hop_by_hop(request.headers_mut(), upgrade.is_some());
-        let Some(endpoint) = destination.pick(&self.locality) else {
+        let Some(endpoint) = destination.pick() else {
             return self.fail(
                 span,
                 &destination,

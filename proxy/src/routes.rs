@@ -24,24 +24,17 @@ pub struct Destination {
     pub id: SpiffeId,
     pub protocol: Protocol,
     pub endpoints: Vec<Arc<Endpoint>>,
+    /// The endpoints in this proxy's locality, or all when none are.
+    preferred: Vec<Arc<Endpoint>>,
     next: AtomicUsize,
 }
 
 impl Destination {
-    /// The next endpoint, round robin, preferring endpoints in `locality`.
-    pub fn pick(&self, locality: &str) -> Option<Arc<Endpoint>> {
+    /// The next endpoint, round robin over the preferred ones.
+    pub fn pick(&self) -> Option<Arc<Endpoint>> {
         let turn = self.next.fetch_add(1, Ordering::Relaxed);
-        let local: Vec<&Arc<Endpoint>> = self
-            .endpoints
-            .iter()
-            .filter(|e| e.locality == locality)
-            .collect();
-        let choice = if local.is_empty() {
-            self.endpoints.get(turn % self.endpoints.len().max(1))
-        } else {
-            Some(local[turn % local.len()])
-        };
-        choice.cloned()
+        let count = self.preferred.len();
+        (count > 0).then(|| self.preferred[turn % count].clone())
     }
 }
 
@@ -62,21 +55,33 @@ impl Routes {
                 &service.name,
             )
             .map_err(|e| e.to_string())?;
+            let endpoints: Vec<Arc<Endpoint>> = service
+                .endpoints
+                .iter()
+                .map(|e| {
+                    Arc::new(Endpoint {
+                        address: e.address,
+                        locality: e.locality.clone(),
+                        pool: Pool::default(),
+                    })
+                })
+                .collect();
+            let local: Vec<Arc<Endpoint>> = endpoints
+                .iter()
+                .filter(|e| e.locality == config.locality)
+                .cloned()
+                .collect();
+            let preferred = if local.is_empty() {
+                endpoints.clone()
+            } else {
+                local
+            };
             let destination = Arc::new(Destination {
                 name: service.name.clone(),
                 id,
                 protocol: service.protocol,
-                endpoints: service
-                    .endpoints
-                    .iter()
-                    .map(|e| {
-                        Arc::new(Endpoint {
-                            address: e.address,
-                            locality: e.locality.clone(),
-                            pool: Pool::default(),
-                        })
-                    })
-                    .collect(),
+                endpoints,
+                preferred,
                 next: AtomicUsize::new(0),
             });
             if service.protocol == Protocol::Http {

@@ -47,7 +47,7 @@ impl Outbound {
             &TraceContext::start(),
             new_span_id(),
         );
-        let Some(endpoint) = destination.pick(&self.locality) else {
+        let Some(endpoint) = destination.pick() else {
             if let Some(mut span) = span {
                 span.fail(
                     ErrorSource::Internal,
