@@ -10,6 +10,12 @@ use meshtwin_model::config_file::{ConfigFile, ConfigProblems};
 use meshtwin_model::spiffe::SpiffeId;
 use serde::{Deserialize, Serialize};
 
+mod policy;
+
+pub use policy::{
+    BreakerPolicy, FaultPolicy, OutlierPolicy, RetryPolicy, SplitTarget, default_timeout_ms,
+};
+
 /// Everything a proxy runs with.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -107,6 +113,21 @@ pub struct ServiceConfig {
     pub hosts: Vec<String>,
     #[serde(default)]
     pub endpoints: Vec<EndpointConfig>,
+    /// Longest wait for response headers, retries included; 0 = none.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    #[serde(default)]
+    pub outlier: OutlierPolicy,
+    #[serde(default)]
+    pub breaker: BreakerPolicy,
+    /// Send this route's traffic to these services by weight instead.
+    #[serde(default)]
+    pub split: Vec<SplitTarget>,
+    /// Chaos drills: delays and aborts on a share of requests.
+    #[serde(default)]
+    pub faults: Vec<FaultPolicy>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -126,6 +147,9 @@ pub struct EndpointConfig {
     pub address: SocketAddr,
     #[serde(default)]
     pub locality: String,
+    /// Lower is tried first; by default 0 in this proxy's locality, else 1.
+    #[serde(default)]
+    pub priority: Option<u32>,
 }
 
 fn default_namespace() -> String {
@@ -310,6 +334,15 @@ impl ProxyConfig {
                     problems.push(format!("{at}: a tcp service needs a local `port`"));
                 }
                 _ => {}
+            }
+            service.policy_problems(&at, problems);
+            for target in &service.split {
+                if !self.services.iter().any(|s| s.name == target.service) {
+                    problems.push(format!(
+                        "{at}: split target `{}` is not a service here",
+                        target.service
+                    ));
+                }
             }
         }
     }

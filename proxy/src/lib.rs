@@ -6,15 +6,19 @@
 //! plane's CA over the control API. No query engine, no dataframes.
 
 pub mod admin;
+pub mod balance;
 pub mod body;
 pub mod config;
 pub mod control_client;
+pub mod fault;
 pub mod forward;
 pub mod identity;
 pub mod inbound;
 pub mod metrics;
 pub mod outbound;
+pub mod outlier;
 pub mod pool;
+pub mod replay;
 pub mod routes;
 pub mod server;
 pub mod telemetry;

@@ -2,6 +2,7 @@
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -21,6 +22,8 @@ pub struct ProxyMetrics {
     duration: Family<Labels, Histogram, fn() -> Histogram>,
     refused: Family<Labels, Counter>,
     tunnels: Family<Labels, Counter>,
+    resilience: Family<Labels, Counter>,
+    in_flight: Family<Labels, Gauge>,
 }
 
 impl Default for ProxyMetrics {
@@ -30,6 +33,8 @@ impl Default for ProxyMetrics {
             duration: Family::new_with_constructor(latency_histogram),
             refused: Family::default(),
             tunnels: Family::default(),
+            resilience: Family::default(),
+            in_flight: Family::default(),
         }
     }
 }
@@ -72,6 +77,23 @@ impl ProxyMetrics {
             "Opaque TCP connections by direction and service",
             self.tunnels.clone(),
         );
+        registry.register(
+            "meshtwin_proxy_resilience_events",
+            "Outbound resilience events by service and kind (retry, retry_budget_exhausted, ejection, ejection_spared, breaker_open, timeout, fault_delay, fault_abort)",
+            self.resilience.clone(),
+        );
+        registry.register(
+            "meshtwin_proxy_outbound_in_flight",
+            "Outbound requests awaiting response headers, by destination service",
+            self.in_flight.clone(),
+        );
+    }
+
+    /// The in-flight gauge of calls to `service`.
+    pub fn in_flight(&self, service: &str) -> Gauge {
+        self.in_flight
+            .get_or_create(&vec![("service", service.to_owned())])
+            .clone()
     }
 
     pub fn request(&self, direction: Direction, service: &str, status: u16, seconds: f64) {
@@ -83,6 +105,16 @@ impl ProxyMetrics {
         let mut labels = labels;
         labels.push(("status", status.to_string()));
         self.requests.get_or_create(&labels).inc();
+    }
+
+    /// Counts a resilience event on calls to `service`.
+    pub fn resilience(&self, service: &str, kind: &'static str) {
+        self.resilience
+            .get_or_create(&vec![
+                ("service", service.to_owned()),
+                ("kind", kind.to_owned()),
+            ])
+            .inc();
     }
 
     pub fn refused(&self, reason: &'static str) {

@@ -4,6 +4,7 @@
 //! proxy, verifying it is the destination's identity. Records a CLIENT
 //! span per request.
 
+mod attempts;
 mod tcp;
 
 use std::net::SocketAddr;
@@ -18,17 +19,19 @@ use tokio::sync::watch;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::body::{ProxyBody, incoming};
+use crate::body::ProxyBody;
 use crate::config::Protocol;
 use crate::forward::{
     is_grpc, next_hop_uri, pass_response, proxy_error, request_host, strip_hop_by_hop, take_upgrade,
 };
 use crate::identity::{ALPN_H2, ALPN_HTTP1, Identity, WrongIdentity};
 use crate::metrics::{Direction, ProxyMetrics};
-use crate::routes::{Destination, Endpoint, Routes};
+use crate::routes::{Destination, Endpoint, Route, Routes};
 use crate::server::{DrainHandle, Versions, accept_until_stopped};
 use crate::telemetry::trace_context::{TraceContext, new_span_id};
-use crate::telemetry::{ErrorSource, SpanInFlight, Telemetry};
+use crate::telemetry::{SpanInFlight, Telemetry};
+
+use attempts::{AttemptError, Failure};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -127,7 +130,7 @@ impl Outbound {
     pub async fn serve_http(
         self: Arc<Self>,
         listener: TcpListener,
-        fixed: Option<Arc<Destination>>,
+        fixed: Option<Arc<Route>>,
         drain: DrainHandle,
         stop: watch::Receiver<bool>,
     ) {
@@ -144,16 +147,16 @@ impl Outbound {
 
     async fn handle(
         self: Arc<Self>,
-        fixed: Option<Arc<Destination>>,
+        fixed: Option<Arc<Route>>,
         mut request: Request<Incoming>,
     ) -> Response<ProxyBody> {
         let started = Instant::now();
         let host = request_host(&request);
-        let destination = fixed.or_else(|| {
+        let route = fixed.or_else(|| {
             host.as_deref()
                 .and_then(|h| self.routes.by_host(h).cloned())
         });
-        let Some(destination) = destination.filter(|d| d.protocol == Protocol::Http) else {
+        let Some(route) = route.filter(|r| r.protocol == Protocol::Http) else {
             let host = host.unwrap_or_default();
             self.metrics.request(
                 Direction::Outbound,
@@ -166,6 +169,7 @@ impl Outbound {
                 &format!("no route for host `{host}`"),
             );
         };
+        let destination = route.destination().clone();
         let grpc = is_grpc(&request);
         let context = TraceContext::from_headers(request.headers());
         let span_id = new_span_id();
@@ -176,30 +180,26 @@ impl Outbound {
             &context,
             span_id,
         );
-        if span.is_some() {
+        if let Some(span) = span.as_mut() {
             context.propagate(span_id, request.headers_mut());
+            http_attributes(span, &request, grpc);
         }
         let upgrade = take_upgrade(&mut request);
         strip_hop_by_hop(request.headers_mut(), upgrade.is_some());
-        let Some(endpoint) = destination.pick() else {
-            return self.fail(
-                span,
-                &destination,
-                started,
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorSource::Internal,
-                format!("service `{}` has no endpoints", destination.name),
-            );
-        };
-        if let Some(span) = span.as_mut() {
-            http_attributes(span, &request, grpc);
-            endpoint_attributes(span, &destination, &endpoint);
-            span.int("mesh.retry.attempt", 0);
-        }
-        let http2 = request.version() == Version::HTTP_2;
         *request.uri_mut() = next_hop_uri(&request);
-        let request = request.map(incoming);
-        match self.send(&destination, &endpoint, request, http2).await {
+        let outcome = self
+            .send_with_retries(&destination, request, grpc, upgrade.is_some())
+            .await;
+        if let Some(span) = span.as_mut() {
+            if let Some(endpoint) = &outcome.endpoint {
+                endpoint_attributes(span, &destination, endpoint);
+            }
+            span.int("mesh.retry.attempt", i64::from(outcome.attempt));
+            if let Some(fault) = outcome.fault {
+                span.string("mesh.fault.injected", fault);
+            }
+        }
+        match outcome.result {
             Ok(response) => {
                 let status = response.status().as_u16();
                 let seconds = started.elapsed().as_secs_f64();
@@ -207,14 +207,7 @@ impl Outbound {
                     .request(Direction::Outbound, &destination.name, status, seconds);
                 pass_response(response, span, upgrade)
             }
-            Err(message) => self.fail(
-                span,
-                &destination,
-                started,
-                StatusCode::BAD_GATEWAY,
-                ErrorSource::Upstream,
-                message,
-            ),
+            Err(failure) => self.fail(span, &destination, started, failure),
         }
     }
 
@@ -224,7 +217,7 @@ impl Outbound {
         endpoint: &Endpoint,
         request: Request<ProxyBody>,
         http2: bool,
-    ) -> Result<Response<Incoming>, String> {
+    ) -> Result<Response<Incoming>, AttemptError> {
         let alpn = if http2 { ALPN_H2 } else { ALPN_HTTP1 };
         endpoint
             .pool
@@ -232,7 +225,10 @@ impl Outbound {
                 connect_tls(&self.identity, destination, endpoint.address, alpn)
             })
             .await
-            .map_err(|e| format!("{} at {}: {e}", destination.name, endpoint.address))
+            .map_err(|e| {
+                let message = format!("{} at {}: {e}", destination.name, endpoint.address);
+                AttemptError::Send(message, e)
+            })
     }
 
     fn fail(
@@ -240,10 +236,13 @@ impl Outbound {
         span: Option<SpanInFlight>,
         destination: &Destination,
         started: Instant,
-        status: StatusCode,
-        source: ErrorSource,
-        message: String,
+        failure: Failure,
     ) -> Response<ProxyBody> {
+        let Failure {
+            status,
+            source,
+            message,
+        } = failure;
         tracing::debug!(service = %destination.name, %message, "outbound request failed");
         if let Some(mut span) = span {
             span.http_status(status.as_u16());

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -32,9 +33,38 @@ pub enum SendError {
 pub struct Pool {
     http1: Mutex<Vec<http1::SendRequest<ProxyBody>>>,
     http2: Mutex<Option<http2::SendRequest<ProxyBody>>>,
+    /// Requests waiting for a connection to be made.
+    pending: AtomicUsize,
+}
+
+/// Counts a request as waiting for a connection until dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Pool {
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    fn wait(&self) -> Waiting<'_> {
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        Waiting(&self.pending)
+    }
+
+    async fn dial<F, Fut, Io>(&self, dial: F) -> Result<Io, SendError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Io, String>>,
+    {
+        let _waiting = self.wait();
+        dial().await.map_err(SendError::Connect)
+    }
+
     /// Sends `request` on a pooled connection, dialing one with `dial`
     /// when none is free. `http2` picks the protocol.
     pub async fn send<F, Fut, Io>(
@@ -78,7 +108,7 @@ impl Pool {
                 },
             }
         }
-        let io = dial().await.map_err(SendError::Connect)?;
+        let io = self.dial(dial).await?;
         let (mut sender, connection) = http1::Builder::new().handshake(TokioIo::new(io)).await?;
         tokio::spawn(async move {
             if let Err(error) = connection.with_upgrades().await {
@@ -124,7 +154,7 @@ impl Pool {
         let mut sender = match existing {
             Some(sender) => sender,
             None => {
-                let io = dial().await.map_err(SendError::Connect)?;
+                let io = self.dial(dial).await?;
                 let (sender, connection) = http2::Builder::new(TokioExecutor::new())
                     .adaptive_window(true)
                     .handshake(TokioIo::new(io))

@@ -1,21 +1,36 @@
-//! Where outbound requests go: destination services by host name or by
-//! local port, each with its endpoints and their connection pools.
+//! Where outbound requests go: routes by host name or local port, each
+//! splitting traffic over one or more destination services, each with its
+//! endpoints in priority tiers, their pools, load and health, and the
+//! policy they are called with.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use meshtwin_model::spiffe::SpiffeId;
+use rand::RngExt;
+use tower::retry::budget::TpsBudget;
 
-use crate::config::{Protocol, ProxyConfig, service_hosts};
+use crate::balance::Load;
+use crate::config::{
+    BreakerPolicy, FaultPolicy, OutlierPolicy, Protocol, ProxyConfig, RetryPolicy, ServiceConfig,
+    service_hosts,
+};
+use crate::outlier::Health;
 use crate::pool::Pool;
+
+/// How far back the retry budget looks.
+const BUDGET_WINDOW: Duration = Duration::from_secs(10);
 
 /// One instance of a destination service (its inbound proxy).
 pub struct Endpoint {
     pub address: SocketAddr,
     pub locality: String,
+    pub priority: u32,
     pub pool: Pool,
+    pub load: Load,
+    pub health: Health,
 }
 
 pub struct Destination {
@@ -24,79 +39,178 @@ pub struct Destination {
     pub id: SpiffeId,
     pub protocol: Protocol,
     pub endpoints: Vec<Arc<Endpoint>>,
-    /// The endpoints in this proxy's locality, or all when none are.
-    preferred: Vec<Arc<Endpoint>>,
-    next: AtomicUsize,
+    /// `endpoints` grouped by priority, lowest (most preferred) first.
+    tiers: Vec<Vec<Arc<Endpoint>>>,
+    pub timeout: Option<Duration>,
+    pub retry: RetryPolicy,
+    pub budget: TpsBudget,
+    pub outlier: OutlierPolicy,
+    pub breaker: BreakerPolicy,
+    pub faults: Vec<FaultPolicy>,
+}
+
+/// What a host name or local port leads to: destinations by weight.
+pub struct Route {
+    /// The service this route was declared as.
+    pub name: String,
+    pub protocol: Protocol,
+    targets: Vec<(Arc<Destination>, u32)>,
+    total_weight: u32,
+}
+
+impl Route {
+    fn to(destination: Arc<Destination>) -> Self {
+        Self {
+            name: destination.name.clone(),
+            protocol: destination.protocol,
+            targets: vec![(destination, 1)],
+            total_weight: 1,
+        }
+    }
+
+    /// The destination for one request, drawn by weight.
+    pub fn destination(&self) -> &Arc<Destination> {
+        if self.targets.len() > 1 {
+            let mut ticket = rand::rng().random_range(0..self.total_weight);
+            for (destination, weight) in &self.targets {
+                if ticket < *weight {
+                    return destination;
+                }
+                ticket -= weight;
+            }
+        }
+        &self.targets[0].0
+    }
 }
 
 impl Destination {
-    /// The next endpoint, round robin over the preferred ones.
-    pub fn pick(&self) -> Option<Arc<Endpoint>> {
-        let turn = self.next.fetch_add(1, Ordering::Relaxed);
-        let count = self.preferred.len();
-        (count > 0).then(|| self.preferred[turn % count].clone())
+    pub fn tiers(&self) -> &[Vec<Arc<Endpoint>>] {
+        &self.tiers
+    }
+
+    /// How many endpoints are ejected right now.
+    pub fn ejected(&self, now: Instant) -> usize {
+        self.endpoints
+            .iter()
+            .filter(|e| e.health.is_ejected(now))
+            .count()
+    }
+
+    fn build(config: &ProxyConfig, service: &ServiceConfig) -> Result<Self, String> {
+        let id = SpiffeId::new(
+            &config.identity.trust_domain,
+            &service.namespace,
+            &service.name,
+        )
+        .map_err(|e| e.to_string())?;
+        let endpoints: Vec<Arc<Endpoint>> = service
+            .endpoints
+            .iter()
+            .map(|e| {
+                let local = e.locality == config.locality;
+                Arc::new(Endpoint {
+                    address: e.address,
+                    locality: e.locality.clone(),
+                    priority: e.priority.unwrap_or(if local { 0 } else { 1 }),
+                    pool: Pool::default(),
+                    load: Load::default(),
+                    health: Health::default(),
+                })
+            })
+            .collect();
+        let mut priorities: Vec<u32> = endpoints.iter().map(|e| e.priority).collect();
+        priorities.sort_unstable();
+        priorities.dedup();
+        let tiers = priorities
+            .iter()
+            .map(|p| {
+                endpoints
+                    .iter()
+                    .filter(|e| e.priority == *p)
+                    .cloned()
+                    .collect()
+            })
+            .collect();
+        let retry = &service.retry;
+        Ok(Self {
+            name: service.name.clone(),
+            id,
+            protocol: service.protocol,
+            endpoints,
+            tiers,
+            timeout: (service.timeout_ms > 0).then(|| Duration::from_millis(service.timeout_ms)),
+            budget: TpsBudget::new(
+                BUDGET_WINDOW,
+                retry.min_retries_per_second.min(1_000_000),
+                retry.budget_percent / 100.0,
+            ),
+            retry: retry.clone(),
+            outlier: service.outlier.clone(),
+            breaker: service.breaker.clone(),
+            faults: service.faults.clone(),
+        })
     }
 }
 
 #[derive(Default)]
 pub struct Routes {
-    by_host: HashMap<String, Arc<Destination>>,
+    by_host: HashMap<String, Arc<Route>>,
     /// Services with a dedicated local port.
-    pub by_port: Vec<(u16, Arc<Destination>)>,
+    pub by_port: Vec<(u16, Arc<Route>)>,
 }
 
 impl Routes {
     pub fn from_config(config: &ProxyConfig) -> Result<Self, String> {
-        let mut routes = Self::default();
-        for service in &config.services {
-            let id = SpiffeId::new(
-                &config.identity.trust_domain,
-                &service.namespace,
-                &service.name,
-            )
-            .map_err(|e| e.to_string())?;
-            let endpoints: Vec<Arc<Endpoint>> = service
-                .endpoints
+        // One destination per entry: a name may appear twice, as an HTTP
+        // service and as a TCP port of the same identity.
+        let destinations: Vec<Arc<Destination>> = config
+            .services
+            .iter()
+            .map(|service| Destination::build(config, service).map(Arc::new))
+            .collect::<Result<_, _>>()?;
+        let http_destination = |name: &str| {
+            destinations
                 .iter()
-                .map(|e| {
-                    Arc::new(Endpoint {
-                        address: e.address,
-                        locality: e.locality.clone(),
-                        pool: Pool::default(),
-                    })
-                })
-                .collect();
-            let local: Vec<Arc<Endpoint>> = endpoints
-                .iter()
-                .filter(|e| e.locality == config.locality)
+                .find(|d| d.name == name && d.protocol == Protocol::Http)
                 .cloned()
-                .collect();
-            let preferred = if local.is_empty() {
-                endpoints.clone()
+        };
+        let mut routes = Self::default();
+        for (service, destination) in config.services.iter().zip(&destinations) {
+            let route = if service.split.is_empty() {
+                Route::to(destination.clone())
             } else {
-                local
+                let targets: Vec<(Arc<Destination>, u32)> = service
+                    .split
+                    .iter()
+                    .filter(|t| t.weight > 0)
+                    .map(|t| {
+                        http_destination(&t.service)
+                            .map(|d| (d, t.weight))
+                            .ok_or_else(|| format!("split target `{}` is unknown", t.service))
+                    })
+                    .collect::<Result<_, _>>()?;
+                let total_weight = targets.iter().map(|(_, w)| w).sum();
+                Route {
+                    name: service.name.clone(),
+                    protocol: service.protocol,
+                    targets,
+                    total_weight,
+                }
             };
-            let destination = Arc::new(Destination {
-                name: service.name.clone(),
-                id,
-                protocol: service.protocol,
-                endpoints,
-                preferred,
-                next: AtomicUsize::new(0),
-            });
+            let route = Arc::new(route);
             if service.protocol == Protocol::Http {
                 for host in service_hosts(service) {
-                    routes.by_host.insert(host, destination.clone());
+                    routes.by_host.insert(host, route.clone());
                 }
             }
             if let Some(port) = service.port {
-                routes.by_port.push((port, destination));
+                routes.by_port.push((port, route));
             }
         }
         Ok(routes)
     }
 
-    pub fn by_host(&self, host: &str) -> Option<&Arc<Destination>> {
+    pub fn by_host(&self, host: &str) -> Option<&Arc<Route>> {
         self.by_host.get(host)
     }
 }

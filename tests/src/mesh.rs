@@ -124,8 +124,13 @@ impl Drop for Spawned {
 
 /// `mesh-app --name NAME`, with TCP echo when `tcp` is set.
 pub fn start_app(name: &str, tcp: bool) -> Spawned {
+    start_app_on(name, "127.0.0.1:0", tcp)
+}
+
+/// `mesh-app` on a given HTTP address (to restart it where it was).
+pub fn start_app_on(name: &str, http: &str, tcp: bool) -> Spawned {
     let mut command = Command::new(sibling_bin("mesh-app"));
-    command.args(["--name", name]);
+    command.args(["--name", name, "--http", http]);
     let mut keys = vec!["http"];
     if tcp {
         command.args(["--tcp", "127.0.0.1:0"]);
@@ -141,6 +146,9 @@ pub struct Service {
     pub port: Option<u16>,
     /// Inbound addresses and their localities.
     pub endpoints: Vec<(SocketAddr, String)>,
+    /// TOML keys and tables of the `[[services]]` entry: retry, outlier,
+    /// faults …
+    pub policy: String,
 }
 
 /// What a proxy is configured with.
@@ -215,6 +223,7 @@ impl ProxySpec {
             if let Some(port) = service.port {
                 let _ = writeln!(out, "port = {port}");
             }
+            let _ = writeln!(out, "{}", service.policy);
             for (address, locality) in &service.endpoints {
                 let _ = writeln!(
                     out,
@@ -298,6 +307,7 @@ pub fn one_endpoint(
         protocol,
         port: local_port,
         endpoints: vec![(([127, 0, 0, 1], port).into(), String::new())],
+        policy: String::new(),
     }
 }
 

@@ -72,3 +72,44 @@ fn the_example_file_is_valid() {
     assert_eq!(config.services.len(), 2);
     assert_eq!(config.inbound.app, Some(loopback(8080)));
 }
+
+#[test]
+fn every_policy_problem_is_reported_together() {
+    let text = format!(
+        "{MINIMAL}{}",
+        r#"
+[[services]]
+name = "ledger"
+split = [{ service = "nowhere", weight = 1 }]
+[services.retry]
+budget_percent = -1.0
+on_status = [42]
+on_grpc = [99]
+[services.outlier]
+base_ejection_ms = 0
+max_ejected_percent = 150
+[services.breaker]
+max_concurrent = 0
+[[services.faults]]
+abort_percent = 120.0
+abort_status = 7
+"#
+    );
+    let problems = ProxyConfig::parse(&text, "proxy.toml").unwrap_err().0;
+    for expected in [
+        "retry.budget_percent",
+        "retry.on_status 42",
+        "retry.on_grpc 99",
+        "outlier.base_ejection_ms",
+        "outlier.max_ejected_percent",
+        "breaker.max_concurrent",
+        "faults[0].abort_percent",
+        "faults[0].abort_status",
+        "split target `nowhere`",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.contains(expected)),
+            "missing {expected} in {problems:#?}"
+        );
+    }
+}

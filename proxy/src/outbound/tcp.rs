@@ -5,13 +5,15 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::balance::{self, Pick};
+
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::{Outbound, connect_tls, endpoint_attributes};
 use crate::identity::ALPN_OPAQUE;
 use crate::metrics::Direction;
-use crate::routes::Destination;
+use crate::routes::{Destination, Route};
 use crate::server::{DrainHandle, accept_until_stopped};
 use crate::telemetry::trace_context::{TraceContext, new_span_id};
 use crate::telemetry::{ErrorSource, SpanInFlight};
@@ -20,13 +22,13 @@ impl Outbound {
     pub async fn serve_tcp(
         self: Arc<Self>,
         listener: TcpListener,
-        destination: Arc<Destination>,
+        route: Arc<Route>,
         drain: DrainHandle,
         stop: watch::Receiver<bool>,
     ) {
         accept_until_stopped(listener, stop, "outbound tcp", |stream, _| {
             let outbound = self.clone();
-            let destination = destination.clone();
+            let destination = route.destination().clone();
             let guard = drain.tunnel();
             tokio::spawn(async move {
                 outbound.tunnel(stream, &destination).await;
@@ -47,27 +49,42 @@ impl Outbound {
             &TraceContext::start(),
             new_span_id(),
         );
-        let Some(endpoint) = destination.pick() else {
-            if let Some(mut span) = span {
-                span.fail(
-                    ErrorSource::Internal,
-                    format!("service `{}` has no endpoints", destination.name),
-                );
-                span.finish();
+        let endpoint = match balance::pick(destination, &[], started) {
+            Pick::Endpoint(endpoint) => endpoint,
+            Pick::NoEndpoints | Pick::BreakerOpen => {
+                if let Some(mut span) = span {
+                    span.fail(
+                        ErrorSource::Internal,
+                        format!("no endpoint of `{}` is available", destination.name),
+                    );
+                    span.finish();
+                }
+                return;
             }
-            return;
         };
+        let _in_flight = endpoint.load.start();
         if let Some(span) = span.as_mut() {
             span.string("network.transport", "tcp");
             endpoint_attributes(span, destination, &endpoint);
         }
-        let result =
-            match connect_tls(&self.identity, destination, endpoint.address, ALPN_OPAQUE).await {
-                Ok(mut upstream) => tokio::io::copy_bidirectional(&mut app, &mut upstream)
-                    .await
-                    .map_err(|e| (ErrorSource::Upstream, e.to_string())),
-                Err(message) => Err((ErrorSource::Upstream, message)),
-            };
+        let connected =
+            connect_tls(&self.identity, destination, endpoint.address, ALPN_OPAQUE).await;
+        let now = Instant::now();
+        if connected.is_ok() {
+            endpoint.health.succeeded(&destination.outlier, now);
+        } else {
+            let ejected = destination.ejected(now);
+            let total = destination.endpoints.len();
+            endpoint
+                .health
+                .failed(&destination.outlier, now, ejected, total);
+        }
+        let result = match connected {
+            Ok(mut upstream) => tokio::io::copy_bidirectional(&mut app, &mut upstream)
+                .await
+                .map_err(|e| (ErrorSource::Upstream, e.to_string())),
+            Err(message) => Err((ErrorSource::Upstream, message)),
+        };
         if let Some(mut span) = span {
             match result {
                 Ok((sent, received)) => {
