@@ -66,6 +66,8 @@ pub struct TelemetryConfig {
     pub batch_spans: usize,
     /// Longest a span waits before its batch is sent.
     pub flush_interval_ms: u64,
+    /// How often request counts and durations are exported as OTLP metrics.
+    pub metrics_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -187,6 +189,7 @@ impl Default for TelemetryConfig {
             queue_spans: 8192,
             batch_spans: 512,
             flush_interval_ms: 1000,
+            metrics_interval_ms: 10_000,
         }
     }
 }
@@ -286,9 +289,13 @@ impl ProxyConfig {
             }
         }
         let t = &self.telemetry;
-        if t.queue_spans == 0 || t.batch_spans == 0 || t.flush_interval_ms == 0 {
+        if t.queue_spans == 0
+            || t.batch_spans == 0
+            || t.flush_interval_ms == 0
+            || t.metrics_interval_ms == 0
+        {
             problems.push(
-                "telemetry: queue_spans, batch_spans and flush_interval_ms must be above 0"
+                "telemetry: queue_spans, batch_spans, flush_interval_ms and metrics_interval_ms must be above 0"
                     .to_owned(),
             );
         }

@@ -88,7 +88,8 @@ impl Proxy {
             locality: config.locality.clone(),
         };
         let (telemetry, exporter) = if config.telemetry.enabled {
-            let (telemetry, exporter) = Exporter::new(&config.telemetry, &resource)?;
+            let (telemetry, exporter) =
+                Exporter::new(&config.telemetry, &resource, metrics.red.clone())?;
             (Arc::new(telemetry), Some(exporter))
         } else {
             (Arc::new(Telemetry::disabled()), None)

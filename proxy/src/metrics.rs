@@ -1,10 +1,15 @@
-//! The proxy's Prometheus metrics (served on the admin port).
+//! The proxy's Prometheus metrics (served on the admin port); request
+//! counts and durations also go to the collector as OTLP metrics.
+
+use std::sync::Arc;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::telemetry::RedMetrics;
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -24,6 +29,8 @@ pub struct ProxyMetrics {
     tunnels: Family<Labels, Counter>,
     resilience: Family<Labels, Counter>,
     in_flight: Family<Labels, Gauge>,
+    /// The same requests, for OTLP export.
+    pub red: Arc<RedMetrics>,
 }
 
 impl Default for ProxyMetrics {
@@ -35,6 +42,7 @@ impl Default for ProxyMetrics {
             tunnels: Family::default(),
             resilience: Family::default(),
             in_flight: Family::default(),
+            red: Arc::new(RedMetrics::new(&BUCKETS)),
         }
     }
 }
@@ -47,7 +55,7 @@ pub enum Direction {
 }
 
 impl Direction {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Inbound => "inbound",
             Self::Outbound => "outbound",
@@ -97,6 +105,8 @@ impl ProxyMetrics {
     }
 
     pub fn request(&self, direction: Direction, service: &str, status: u16, seconds: f64) {
+        self.red
+            .record(direction.as_str(), service, status, seconds);
         let labels = vec![
             ("direction", direction.as_str().to_owned()),
             ("service", service.to_owned()),

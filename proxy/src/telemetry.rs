@@ -2,9 +2,12 @@
 //! queue with `try_send` and move on; one task batches them to the
 //! collector over OTLP/gRPC. A full queue or an unreachable collector
 //! drops spans and counts them — telemetry never slows or fails a request.
+//! Request counts and durations are exported as OTLP metrics on an
+//! interval over the same channel.
 
 mod exporter;
 mod observed_body;
+mod red;
 mod span;
 pub mod trace_context;
 
@@ -19,6 +22,7 @@ use tokio::sync::mpsc;
 
 pub use exporter::{Exporter, Resource};
 pub use observed_body::{ObservedBody, grpc_status_in_headers};
+pub use red::RedMetrics;
 pub use span::{ErrorSource, SpanInFlight};
 
 /// Why spans were not exported.
@@ -28,6 +32,8 @@ type DropLabels = Vec<(&'static str, &'static str)>;
 pub(crate) struct TelemetryMetrics {
     pub(crate) exported: Counter,
     pub(crate) dropped: Family<DropLabels, Counter>,
+    /// OTLP metric exports by result (ok, failed).
+    pub(crate) metric_exports: Family<DropLabels, Counter>,
 }
 
 impl TelemetryMetrics {
@@ -83,6 +89,11 @@ impl Telemetry {
             "meshtwin_proxy_spans_dropped",
             "Spans not exported, by reason (queue_full, export_failed)",
             self.metrics.dropped.clone(),
+        );
+        registry.register(
+            "meshtwin_proxy_metric_exports",
+            "OTLP metric exports to the collector, by result (ok, failed)",
+            self.metrics.metric_exports.clone(),
         );
     }
 }

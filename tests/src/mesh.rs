@@ -196,7 +196,7 @@ impl ProxySpec {
         let _ = writeln!(out, "[control_plane]\naddress = \"{}\"", self.control);
         let _ = writeln!(
             out,
-            "[telemetry]\nenabled = {}\ncollector = \"{}\"\nflush_interval_ms = 100",
+            "[telemetry]\nenabled = {}\ncollector = \"{}\"\nflush_interval_ms = 100\nmetrics_interval_ms = 200",
             self.telemetry, self.collector
         );
         let _ = writeln!(
@@ -281,12 +281,23 @@ impl MeshProxy {
 }
 
 /// A port that was free a moment ago, for configs that must name a port
-/// before the process that binds it starts.
+/// before the process that binds it starts. It is drawn below Linux's
+/// ephemeral range (32768–60999): a port from that range can be taken by
+/// any outgoing connection of a parallel test before the proxy binds it.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Spread processes apart; within one, walk the range.
+    let base = 20_000 + (std::process::id() * 397) % 12_000;
+    for _ in 0..12_000 {
+        let step = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (base - 20_000 + step * 7) % 12_000;
+        let port = u16::try_from(port).expect("below 32768");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000..32000 on 127.0.0.1")
 }
 
 /// An app's request through its proxy's outbound side to `host`.

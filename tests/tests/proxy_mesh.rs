@@ -275,6 +275,21 @@ async fn one_request_gives_one_trace_and_an_mtls_edge_in_the_twin() {
         window["client_latency_ms"].is_object() && window["server_latency_ms"].is_object(),
         "client and server spans were paired: {edge}"
     );
+
+    // RED metrics reach the collector as OTLP: from each proxy, a request
+    // count and a duration histogram point.
+    let collector_metrics = format!("{}/metrics", mesh.control_plane.web);
+    let series = "meshtwin_collector_metric_points_received_total{transport=\"grpc\"}";
+    eventually(Duration::from_secs(10), "4 metric points", || async {
+        let points = client::metric(&client::get(&collector_metrics).await.text(), series)?;
+        (points >= 4.0).then_some(())
+    })
+    .await;
+    for proxy in [&mesh.a, &mesh.b] {
+        let page = proxy.metrics().await;
+        let exports = client::metric(&page, "meshtwin_proxy_metric_exports_total{result=\"ok\"}");
+        assert!(exports >= Some(1.0), "{page}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,10 +3,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, ScopeMetrics};
 use opentelemetry_proto::tonic::resource::v1::Resource as OtlpResource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use tokio::sync::{mpsc, watch};
@@ -15,10 +19,12 @@ use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
 use tonic_prost::ProstCodec;
 
+use super::red::{RedMetrics, unix_nanos};
 use super::{Telemetry, TelemetryMetrics, string_attribute};
 use crate::config::TelemetryConfig;
 
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+const METRICS_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
 /// At most one warning per this long about a failing collector.
 const WARN_EVERY: Duration = Duration::from_secs(30);
@@ -57,11 +63,17 @@ pub struct Exporter {
     flush_interval: Duration,
     metrics: Arc<TelemetryMetrics>,
     last_warning: Option<Instant>,
+    red: Arc<RedMetrics>,
+    metrics_interval: Duration,
 }
 
 impl Exporter {
     /// The data path's [`Telemetry`] and the exporter that drains it.
-    pub fn new(config: &TelemetryConfig, resource: &Resource) -> Result<(Telemetry, Self), String> {
+    pub fn new(
+        config: &TelemetryConfig,
+        resource: &Resource,
+        red: Arc<RedMetrics>,
+    ) -> Result<(Telemetry, Self), String> {
         let channel = Endpoint::from_shared(config.collector.clone())
             .map_err(|e| format!("telemetry.collector `{}`: {e}", config.collector))?
             .connect_timeout(Duration::from_secs(2))
@@ -77,12 +89,22 @@ impl Exporter {
             flush_interval: Duration::from_millis(config.flush_interval_ms),
             metrics: metrics.clone(),
             last_warning: None,
+            red,
+            metrics_interval: Duration::from_millis(config.metrics_interval_ms),
         };
         Ok((Telemetry::new(tx, metrics), exporter))
     }
 
     /// Exports until `stop`, then flushes what is queued.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let red = tokio::spawn(export_red_metrics(
+            self.channel.clone(),
+            self.resource.clone(),
+            self.red.clone(),
+            self.metrics_interval,
+            self.metrics.clone(),
+            stop.clone(),
+        ));
         let mut batch = Vec::with_capacity(self.batch_spans);
         loop {
             let first = tokio::select! {
@@ -110,6 +132,7 @@ impl Exporter {
         if !batch.is_empty() {
             self.export(batch).await;
         }
+        let _ = red.await;
     }
 
     async fn export(&mut self, spans: Vec<Span>) {
@@ -121,11 +144,7 @@ impl Exporter {
                     ..Default::default()
                 }),
                 scope_spans: vec![ScopeSpans {
-                    scope: Some(InstrumentationScope {
-                        name: "meshtwin-proxy".to_owned(),
-                        version: env!("CARGO_PKG_VERSION").to_owned(),
-                        ..Default::default()
-                    }),
+                    scope: Some(scope()),
                     spans,
                     schema_url: String::new(),
                 }],
@@ -150,18 +169,82 @@ impl Exporter {
     }
 
     async fn send(&self, request: ExportTraceServiceRequest) -> Result<(), tonic::Status> {
-        let mut grpc = Grpc::new(self.channel.clone());
-        grpc.ready()
-            .await
-            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-        let export = grpc.unary::<_, ExportTraceServiceResponse, _>(
-            tonic::Request::new(request),
-            PathAndQuery::from_static(EXPORT_PATH),
-            ProstCodec::default(),
-        );
-        tokio::time::timeout(EXPORT_TIMEOUT, export)
-            .await
-            .map_err(|_| tonic::Status::deadline_exceeded("export timed out"))??;
-        Ok(())
+        unary::<_, ExportTraceServiceResponse>(&self.channel, EXPORT_PATH, request).await
     }
+}
+
+/// Exports the RED metrics every `interval`, and once more at `stop`.
+async fn export_red_metrics(
+    channel: Channel,
+    resource: Vec<KeyValue>,
+    red: Arc<RedMetrics>,
+    interval: Duration,
+    metrics: Arc<TelemetryMetrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut stopping = false;
+    while !stopping {
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = crate::server::stopped(&mut stop) => stopping = true,
+        }
+        let snapshot = red.snapshot(unix_nanos());
+        if snapshot.is_empty() {
+            continue;
+        }
+        let request = ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: Some(OtlpResource {
+                    attributes: resource.clone(),
+                    ..Default::default()
+                }),
+                scope_metrics: vec![ScopeMetrics {
+                    scope: Some(scope()),
+                    metrics: snapshot,
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            }],
+        };
+        let result =
+            unary::<_, ExportMetricsServiceResponse>(&channel, METRICS_PATH, request).await;
+        let label = if result.is_ok() { "ok" } else { "failed" };
+        metrics
+            .metric_exports
+            .get_or_create(&vec![("result", label)])
+            .inc();
+    }
+}
+
+fn scope() -> InstrumentationScope {
+    InstrumentationScope {
+        name: "meshtwin-proxy".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        ..Default::default()
+    }
+}
+
+/// One OTLP/gRPC export call, bounded by [`EXPORT_TIMEOUT`].
+async fn unary<Req, Resp>(
+    channel: &Channel,
+    path: &'static str,
+    request: Req,
+) -> Result<(), tonic::Status>
+where
+    Req: prost::Message + Send + Sync + 'static,
+    Resp: prost::Message + Default + Send + Sync + 'static,
+{
+    let mut grpc = Grpc::new(channel.clone());
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let export = grpc.unary::<_, Resp, _>(
+        tonic::Request::new(request),
+        PathAndQuery::from_static(path),
+        ProstCodec::default(),
+    );
+    tokio::time::timeout(EXPORT_TIMEOUT, export)
+        .await
+        .map_err(|_| tonic::Status::deadline_exceeded("export timed out"))??;
+    Ok(())
 }
