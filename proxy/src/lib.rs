@@ -52,7 +52,8 @@ pub struct Proxy {
     pub admin: SocketAddr,
     stop: watch::Sender<bool>,
     listeners: JoinSet<()>,
-    exporter: Option<tokio::task::JoinHandle<()>>,
+    /// Hears when the exporter thread has flushed its last spans.
+    exporter: Option<tokio::sync::oneshot::Receiver<()>>,
     drain: Drain,
 }
 
@@ -121,7 +122,14 @@ impl Proxy {
             control,
             stop_rx.clone(),
         ));
-        let exporter = exporter.map(|exporter| tokio::spawn(exporter.run(stop_rx.clone())));
+        let exporter = match exporter {
+            Some(exporter) => Some(
+                exporter
+                    .spawn(stop_rx.clone())
+                    .map_err(|e| format!("cannot start the telemetry thread: {e}"))?,
+            ),
+            None => None,
+        };
 
         let outbound = Arc::new(Outbound {
             routes: routes.clone(),

@@ -18,7 +18,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 pub use exporter::{Exporter, Resource};
 pub use observed_body::{ObservedBody, grpc_status_in_headers};
@@ -48,6 +48,10 @@ impl TelemetryMetrics {
 pub struct Telemetry {
     queue: Option<mpsc::Sender<Span>>,
     metrics: Arc<TelemetryMetrics>,
+    /// Wakes the exporter once a batch is waiting; otherwise it wakes on
+    /// its flush interval, so a span costs no thread wake-up.
+    batch_ready: Arc<Notify>,
+    batch_spans: usize,
 }
 
 impl Telemetry {
@@ -56,13 +60,22 @@ impl Telemetry {
         Self {
             queue: None,
             metrics: Arc::default(),
+            batch_ready: Arc::default(),
+            batch_spans: 1,
         }
     }
 
-    pub(crate) fn new(queue: mpsc::Sender<Span>, metrics: Arc<TelemetryMetrics>) -> Self {
+    pub(crate) fn new(
+        queue: mpsc::Sender<Span>,
+        metrics: Arc<TelemetryMetrics>,
+        batch_ready: Arc<Notify>,
+        batch_spans: usize,
+    ) -> Self {
         Self {
             queue: Some(queue),
             metrics,
+            batch_ready,
+            batch_spans,
         }
     }
 
@@ -72,10 +85,11 @@ impl Telemetry {
 
     /// Queues a finished span, or drops and counts it.
     pub fn record(&self, span: Span) {
-        if let Some(queue) = &self.queue
-            && queue.try_send(span).is_err()
-        {
+        let Some(queue) = &self.queue else { return };
+        if queue.try_send(span).is_err() {
             self.metrics.dropped("queue_full", 1);
+        } else if queue.max_capacity() - queue.capacity() >= self.batch_spans {
+            self.batch_ready.notify_one();
         }
     }
 

@@ -7,6 +7,7 @@
 //! modules and Chromium that `scripts/test` installs; [`machine`] reads
 //! `/proc` for benchmarks.
 
+pub mod bench_record;
 pub mod client;
 pub mod machine;
 pub mod mesh;

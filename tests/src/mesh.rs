@@ -162,6 +162,9 @@ pub struct ProxySpec {
     pub locality: String,
     pub permissive: bool,
     pub telemetry: bool,
+    /// `telemetry.flush_interval_ms` and `metrics_interval_ms`: short for
+    /// tests, the defaults (1000, 10000) for benchmarks.
+    pub flush_ms: (u64, u64),
     /// 0 picks a free port.
     pub inbound_port: u16,
     pub services: Vec<Service>,
@@ -179,6 +182,7 @@ impl ProxySpec {
             locality: String::new(),
             permissive: false,
             telemetry: true,
+            flush_ms: (100, 200),
             inbound_port: 0,
             services: Vec::new(),
         }
@@ -196,8 +200,8 @@ impl ProxySpec {
         let _ = writeln!(out, "[control_plane]\naddress = \"{}\"", self.control);
         let _ = writeln!(
             out,
-            "[telemetry]\nenabled = {}\ncollector = \"{}\"\nflush_interval_ms = 100\nmetrics_interval_ms = 200",
-            self.telemetry, self.collector
+            "[telemetry]\nenabled = {}\ncollector = \"{}\"\nflush_interval_ms = {}\nmetrics_interval_ms = {}",
+            self.telemetry, self.collector, self.flush_ms.0, self.flush_ms.1
         );
         let _ = writeln!(
             out,

@@ -13,7 +13,7 @@ use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, ScopeMetrics};
 use opentelemetry_proto::tonic::resource::v1::Resource as OtlpResource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tonic::client::Grpc;
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
@@ -54,10 +54,11 @@ impl Resource {
     }
 }
 
-/// The task that owns the queue's receiving end.
+/// The task that owns the queue's receiving end. It runs on a thread of
+/// its own, so that encoding and sending a batch never delays a request.
 pub struct Exporter {
     queue: mpsc::Receiver<Span>,
-    channel: Channel,
+    collector: Endpoint,
     resource: Vec<KeyValue>,
     batch_spans: usize,
     flush_interval: Duration,
@@ -65,6 +66,7 @@ pub struct Exporter {
     last_warning: Option<Instant>,
     red: Arc<RedMetrics>,
     metrics_interval: Duration,
+    batch_ready: Arc<Notify>,
 }
 
 impl Exporter {
@@ -74,16 +76,16 @@ impl Exporter {
         resource: &Resource,
         red: Arc<RedMetrics>,
     ) -> Result<(Telemetry, Self), String> {
-        let channel = Endpoint::from_shared(config.collector.clone())
+        let collector = Endpoint::from_shared(config.collector.clone())
             .map_err(|e| format!("telemetry.collector `{}`: {e}", config.collector))?
             .connect_timeout(Duration::from_secs(2))
-            .timeout(EXPORT_TIMEOUT)
-            .connect_lazy();
+            .timeout(EXPORT_TIMEOUT);
         let (tx, rx) = mpsc::channel(config.queue_spans);
         let metrics = Arc::new(TelemetryMetrics::default());
+        let batch_ready = Arc::new(Notify::new());
         let exporter = Self {
             queue: rx,
-            channel,
+            collector,
             resource: resource.attributes(),
             batch_spans: config.batch_spans,
             flush_interval: Duration::from_millis(config.flush_interval_ms),
@@ -91,51 +93,74 @@ impl Exporter {
             last_warning: None,
             red,
             metrics_interval: Duration::from_millis(config.metrics_interval_ms),
+            batch_ready: batch_ready.clone(),
         };
-        Ok((Telemetry::new(tx, metrics), exporter))
+        let telemetry = Telemetry::new(tx, metrics, batch_ready.clone(), config.batch_spans);
+        Ok((telemetry, exporter))
+    }
+
+    /// Runs [`Self::run`] on a thread of its own; the receiver hears when
+    /// the last spans have been flushed.
+    pub fn spawn(self, stop: watch::Receiver<bool>) -> std::io::Result<oneshot::Receiver<()>> {
+        let (done, finished) = oneshot::channel();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("telemetry".to_owned())
+            .spawn(move || {
+                // Below the data path: under CPU contention the scheduler
+                // runs requests first and exports later.
+                let tid = rustix::thread::gettid();
+                if let Err(error) = rustix::process::setpriority_process(Some(tid), 10) {
+                    tracing::debug!(%error, "cannot lower the telemetry thread's priority");
+                }
+                runtime.block_on(self.run(stop));
+                let _ = done.send(());
+            })?;
+        Ok(finished)
     }
 
     /// Exports until `stop`, then flushes what is queued.
-    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+    async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let channel = self.collector.connect_lazy();
         let red = tokio::spawn(export_red_metrics(
-            self.channel.clone(),
+            channel.clone(),
             self.resource.clone(),
             self.red.clone(),
             self.metrics_interval,
             self.metrics.clone(),
             stop.clone(),
         ));
-        let mut batch = Vec::with_capacity(self.batch_spans);
-        loop {
-            let first = tokio::select! {
-                span = self.queue.recv() => span,
-                () = crate::server::stopped(&mut stop) => None,
-            };
-            let Some(first) = first else { break };
-            batch.push(first);
-            let deadline = tokio::time::Instant::now() + self.flush_interval;
-            while batch.len() < self.batch_spans {
-                match tokio::time::timeout_at(deadline, self.queue.recv()).await {
-                    Ok(Some(span)) => batch.push(span),
-                    Ok(None) | Err(_) => break,
-                }
+        // Wake when a batch is waiting or the flush interval is up, never
+        // per span: a wake-up per span is a context switch per request.
+        let mut stopping = false;
+        while !stopping {
+            tokio::select! {
+                () = self.batch_ready.notified() => {}
+                () = tokio::time::sleep(self.flush_interval) => {}
+                () = crate::server::stopped(&mut stop) => stopping = true,
             }
-            self.export(std::mem::take(&mut batch)).await;
-        }
-        // Drain what the data path queued before it stopped.
-        while let Ok(span) = self.queue.try_recv() {
-            batch.push(span);
-            if batch.len() == self.batch_spans {
-                self.export(std::mem::take(&mut batch)).await;
-            }
-        }
-        if !batch.is_empty() {
-            self.export(batch).await;
+            self.export_queued(&channel).await;
         }
         let _ = red.await;
     }
 
-    async fn export(&mut self, spans: Vec<Span>) {
+    /// Exports everything queued, in batches.
+    async fn export_queued(&mut self, channel: &Channel) {
+        let mut batch = Vec::with_capacity(self.batch_spans);
+        while let Ok(span) = self.queue.try_recv() {
+            batch.push(span);
+            if batch.len() == self.batch_spans {
+                self.export(channel, std::mem::take(&mut batch)).await;
+            }
+        }
+        if !batch.is_empty() {
+            self.export(channel, batch).await;
+        }
+    }
+
+    async fn export(&mut self, channel: &Channel, spans: Vec<Span>) {
         let count = spans.len() as u64;
         let request = ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
@@ -151,7 +176,7 @@ impl Exporter {
                 schema_url: String::new(),
             }],
         };
-        match self.send(request).await {
+        match unary::<_, ExportTraceServiceResponse>(channel, EXPORT_PATH, request).await {
             Ok(()) => {
                 self.metrics.exported.inc_by(count);
             }
@@ -168,9 +193,6 @@ impl Exporter {
         }
     }
 
-    async fn send(&self, request: ExportTraceServiceRequest) -> Result<(), tonic::Status> {
-        unary::<_, ExportTraceServiceResponse>(&self.channel, EXPORT_PATH, request).await
-    }
 }
 
 /// Exports the RED metrics every `interval`, and once more at `stop`.

@@ -1,7 +1,6 @@
 //! The results table, the targets check, and recording into BENCHMARKS.md.
 
 use std::path::Path;
-use std::process::Command;
 
 use meshtwin_tests::machine;
 
@@ -87,29 +86,12 @@ pub(crate) fn report(
     out
 }
 
-const BEGIN: &str = "<!-- ingest-bench:begin -->";
-const END: &str = "<!-- ingest-bench:end -->";
-
 pub(crate) fn record(path: &Path, report: &str) -> std::io::Result<()> {
-    let existing = std::fs::read_to_string(path).unwrap_or_default();
-    let date = Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    let section = format!(
-        "{BEGIN}\nMeasured {date} with `scripts/bench-ingest` (installs rotel with pip, builds the release \
-         binaries, runs `target/release/ingest-bench --record BENCHMARKS.md`).\n\n{report}{END}"
-    );
-    let updated = match (existing.find(BEGIN), existing.find(END)) {
-        (Some(begin), Some(end)) if begin < end => {
-            format!(
-                "{}{section}{}",
-                &existing[..begin],
-                &existing[end + END.len()..]
-            )
-        }
-        _ => format!("{existing}\n{section}\n"),
-    };
-    std::fs::write(path, updated)
+    meshtwin_tests::bench_record::record(
+        path,
+        "ingest-bench",
+        "`scripts/bench-ingest` (installs rotel with pip, builds the release \
+         binaries, runs `target/release/ingest-bench --record BENCHMARKS.md`)",
+        report,
+    )
 }
