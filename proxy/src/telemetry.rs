@@ -12,6 +12,7 @@ mod span;
 pub mod trace_context;
 
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -110,6 +111,13 @@ impl Telemetry {
             self.metrics.metric_exports.clone(),
         );
     }
+}
+
+/// Now, as OTLP timestamps are: nanoseconds since the Unix epoch.
+pub(crate) fn unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 pub fn string_attribute(key: &str, value: impl Into<String>) -> KeyValue {

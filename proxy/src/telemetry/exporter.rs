@@ -19,8 +19,8 @@ use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
 use tonic_prost::ProstCodec;
 
-use super::red::{RedMetrics, unix_nanos};
-use super::{Telemetry, TelemetryMetrics, string_attribute};
+use super::red::RedMetrics;
+use super::{Telemetry, TelemetryMetrics, string_attribute, unix_nanos};
 use crate::config::TelemetryConfig;
 
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -192,7 +192,6 @@ impl Exporter {
             }
         }
     }
-
 }
 
 /// Exports the RED metrics every `interval`, and once more at `stop`.

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -13,7 +12,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
     number_data_point,
 };
 
-use super::{int_attribute, string_attribute};
+use super::{int_attribute, string_attribute, unix_nanos};
 
 pub struct RedMetrics {
     bounds: &'static [f64],
@@ -36,12 +35,6 @@ struct Cell {
     max: f64,
     /// One more than the bounds: the last counts values above them all.
     buckets: Vec<u64>,
-}
-
-pub(super) fn unix_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 impl RedMetrics {

@@ -3,7 +3,6 @@
 //! are part of it.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -11,7 +10,7 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::{Span, Status};
 
 use super::trace_context::TraceContext;
-use super::{Telemetry, bool_attribute, int_attribute, string_attribute};
+use super::{Telemetry, bool_attribute, int_attribute, string_attribute, unix_nanos};
 
 /// Where a failure came from, as seen by this proxy (pingora's
 /// `ErrorSource`): `upstream` is the side the request goes to,
@@ -36,12 +35,6 @@ impl ErrorSource {
 /// gRPC codes a server reports as its own error (OTel semantic conventions).
 fn grpc_server_error(code: i64) -> bool {
     matches!(code, 2 | 4 | 12 | 13 | 14 | 15)
-}
-
-fn unix_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 pub struct SpanInFlight {
