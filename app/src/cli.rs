@@ -55,6 +55,10 @@ pub(crate) struct ServeArgs {
     /// Directory for everything meshtwin stores; one process per directory [default: ./meshtwin-data].
     #[arg(long, value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
+    /// A TOML file of `[[services]]` (endpoints by locality, policy) and
+    /// `[[overrides]]` served to proxies; re-read when it changes.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) mesh_routes: Option<PathBuf>,
     /// Largest OTLP request accepted, in bytes, before and after decompression [default: 8388608].
     #[arg(long, value_name = "BYTES")]
     pub(crate) max_request_bytes: Option<usize>,

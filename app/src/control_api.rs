@@ -1,5 +1,6 @@
-//! The control API's gRPC server (`model/proto/control.proto`): today the
-//! `Identity` service, which signs proxies' certificate requests.
+//! The control API's gRPC server (`model/proto/control.proto`): the
+//! `Identity` service, which signs proxies' certificate requests, and the
+//! `Routes` service (`routes_api.rs`).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_prost::ProstCodec;
 
 use crate::certificate_authority::{CertificateAuthority, CertifyError, unix_ms};
+use crate::routes_api::RoutesServer;
 
 #[derive(Clone)]
 pub(crate) struct IdentityServer {
@@ -90,10 +92,12 @@ where
 pub(crate) async fn serve(
     listener: TcpListener,
     ca: Arc<CertificateAuthority>,
+    routes: RoutesServer,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
         .add_service(IdentityServer { ca })
+        .add_service(routes)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), stop)
         .await
 }

@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use crate::certificate_authority::{self, CertificateAuthority};
 use crate::control_api;
 use crate::data_dir::DataDir;
+use crate::routes_api::{self, RoutesMetrics, RoutesServer};
 use crate::settings::Settings;
 
 /// A running control plane.
@@ -79,6 +80,8 @@ impl ControlPlane {
         collector_metrics.register(&mut registry);
         let web_metrics = Arc::new(WebMetrics::default());
         web_metrics.register(&mut registry);
+        let routes_metrics = Arc::new(RoutesMetrics::default());
+        routes_metrics.register(&mut registry);
         meshtwin_web::register_twin_metrics(&mut registry, channels.view.clone());
 
         let ingest = Ingest::new(spans_tx, collector_metrics);
@@ -91,6 +94,20 @@ impl ControlPlane {
         let max_request_bytes = settings.collector.max_request_bytes;
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
+        let latest_routes = match &settings.mesh_routes {
+            Some(path) => {
+                let (latest, reload) = routes_api::watch_file(
+                    path.clone(),
+                    settings.identity.trust_domain.clone(),
+                    routes_metrics.clone(),
+                    stopped(stop_rx.clone()),
+                )?;
+                tasks.spawn(reload);
+                latest
+            }
+            None => watch::channel(None).1,
+        };
+        let routes_server = RoutesServer::new(latest_routes, routes_metrics);
         tasks.spawn(engine.run(stopped(stop_rx.clone())));
         let grpc_stop = stopped(stop_rx.clone());
         let grpc_ingest = ingest.clone();
@@ -117,7 +134,9 @@ impl ControlPlane {
         });
         let control_stop = stopped(stop_rx.clone());
         tasks.spawn(async move {
-            if let Err(error) = control_api::serve(control_listener, ca, control_stop).await {
+            if let Err(error) =
+                control_api::serve(control_listener, ca, routes_server, control_stop).await
+            {
                 tracing::error!(%error, "control API stopped");
             }
         });

@@ -11,6 +11,7 @@ mod cli;
 mod control_api;
 mod control_plane;
 mod data_dir;
+mod routes_api;
 mod settings;
 
 use std::io::IsTerminal;

@@ -80,6 +80,9 @@ pub(crate) struct Settings {
     pub(crate) twin: TwinConfig,
     pub(crate) demo: DemoConfig,
     pub(crate) identity: IdentitySettings,
+    /// Services, endpoints and overrides served to proxies over the
+    /// control API's watch stream; re-read when the file changes.
+    pub(crate) mesh_routes: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -91,6 +94,7 @@ impl Default for Settings {
             twin: TwinConfig::default(),
             demo: DemoConfig::default(),
             identity: IdentitySettings::default(),
+            mesh_routes: None,
         }
     }
 }
@@ -132,6 +136,9 @@ impl Settings {
         if let Some(dir) = &args.data_dir {
             self.data_dir = dir.clone();
         }
+        if let Some(path) = &args.mesh_routes {
+            self.mesh_routes = Some(path.clone());
+        }
         if let Some(bytes) = args.max_request_bytes {
             self.collector.max_request_bytes = bytes;
         }
@@ -144,7 +151,7 @@ impl Settings {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigProblems(vec![format!("cannot read {at}: {e}")]))?;
         let defaults = Self::default();
-        let mut file = ConfigFile::parse(&text, &defaults, &[])
+        let mut file = ConfigFile::parse(&text, &defaults, &["mesh_routes"])
             .map_err(|e| ConfigProblems(e.0.into_iter().map(|p| format!("{at}: {p}")).collect()))?;
         let settings = Self {
             data_dir: file.section("data_dir", defaults.data_dir),
@@ -153,6 +160,7 @@ impl Settings {
             twin: file.section("twin", defaults.twin),
             demo: file.section("demo", defaults.demo),
             identity: file.section("identity", defaults.identity),
+            mesh_routes: file.section("mesh_routes", defaults.mesh_routes),
         };
         file.finish(&at)?;
         Ok(settings)

@@ -25,3 +25,47 @@ pub struct CertifyResponse {
     #[prost(uint64, tag = "2")]
     pub not_after_unix_ms: u64,
 }
+
+/// gRPC path of `Routes.Watch` (server streaming).
+pub const WATCH_PATH: &str = "/meshtwin.control.v1.Routes/Watch";
+/// gRPC path of `Routes.Ack`.
+pub const ACK_PATH: &str = "/meshtwin.control.v1.Routes/Ack";
+
+/// Who is watching: a proxy, by identity and instance.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WatchRequest {
+    #[prost(string, tag = "1")]
+    pub identity: String,
+    #[prost(string, tag = "2")]
+    pub instance: String,
+    #[prost(string, tag = "3")]
+    pub locality: String,
+}
+
+/// One version of the routes; only the latest matters.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RoutesUpdate {
+    /// Increases with every change.
+    #[prost(uint64, tag = "1")]
+    pub version: u64,
+    /// `meshtwin_model::routing::MeshRoutes` as JSON.
+    #[prost(string, tag = "2")]
+    pub routes_json: String,
+}
+
+/// A proxy says which version it applied, or why it could not.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct AckRequest {
+    #[prost(string, tag = "1")]
+    pub identity: String,
+    #[prost(string, tag = "2")]
+    pub instance: String,
+    #[prost(uint64, tag = "3")]
+    pub version: u64,
+    /// Empty when applied; otherwise why the proxy kept its last routes.
+    #[prost(string, tag = "4")]
+    pub error: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct AckResponse {}

@@ -17,6 +17,10 @@ pub mod spiffe;
 #[cfg(feature = "control-api")]
 pub mod control;
 
+/// Services, endpoints and per-route policy, for proxies and the control API.
+#[cfg(feature = "control-api")]
+pub mod routing;
+
 /// Reading config files with every problem reported at once.
 #[cfg(feature = "config-file")]
 pub mod config_file;

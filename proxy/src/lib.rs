@@ -20,6 +20,7 @@ pub mod outlier;
 pub mod pool;
 pub mod replay;
 pub mod routes;
+pub mod routes_watch;
 pub mod server;
 pub mod telemetry;
 
@@ -27,6 +28,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -40,8 +42,10 @@ use crate::inbound::Inbound;
 use crate::metrics::ProxyMetrics;
 use crate::outbound::Outbound;
 use crate::routes::Routes;
+use crate::routes_watch::RoutesWatch;
 use crate::server::Drain;
 use crate::telemetry::{Exporter, Resource, Telemetry};
+use meshtwin_model::control::WatchRequest;
 
 /// A running proxy and the addresses it listens on.
 pub struct Proxy {
@@ -72,10 +76,11 @@ impl Proxy {
     /// requested in the background (`/ready` says when it is there).
     pub async fn start(config: ProxyConfig) -> Result<Self, String> {
         let id = config.spiffe_id()?;
-        let identity =
-            Arc::new(Identity::new(id, &config.identity.trust_anchors).map_err(|e| e.to_string())?);
+        let identity = Arc::new(
+            Identity::new(id.clone(), &config.identity.trust_anchors).map_err(|e| e.to_string())?,
+        );
         let control = ControlClient::new(&config.control_plane.address)?;
-        let routes = Arc::new(Routes::from_config(&config)?);
+        let routes = Arc::new(ArcSwap::from_pointee(Routes::from_config(&config)?));
         let metrics = Arc::new(ProxyMetrics::default());
         let instance = if config.instance.is_empty() {
             format!("{}-{}", config.identity.service, std::process::id())
@@ -85,7 +90,7 @@ impl Proxy {
         let resource = Resource {
             service: config.identity.service.clone(),
             namespace: config.identity.namespace.clone(),
-            instance,
+            instance: instance.clone(),
             locality: config.locality.clone(),
         };
         let (telemetry, exporter) = if config.telemetry.enabled {
@@ -103,10 +108,12 @@ impl Proxy {
             None => None,
         };
         let mut port_listeners = Vec::new();
-        for (port, destination) in &routes.by_port {
+        // Ports are bound once, from the file; routes from the control
+        // plane can change where a port leads, not which ports exist.
+        for (port, route) in &routes.load().by_port {
             let address = SocketAddr::new(config.outbound.listen.ip(), *port);
-            let listener = bind(address, &format!("service `{}`", destination.name)).await?;
-            port_listeners.push((listener, destination.clone()));
+            let listener = bind(address, &format!("service `{}`", route.name)).await?;
+            port_listeners.push((listener, *port, route.name.clone(), route.protocol));
         }
 
         let mut registry = Registry::default();
@@ -117,6 +124,18 @@ impl Proxy {
         let (stop, stop_rx) = watch::channel(false);
         let (drain, drain_handle) = Drain::new(stop_rx.clone());
         let mut listeners = JoinSet::new();
+        let watch = RoutesWatch {
+            control: control.clone(),
+            who: WatchRequest {
+                identity: id.to_string(),
+                instance: instance.clone(),
+                locality: config.locality.clone(),
+            },
+            trust_domain: config.identity.trust_domain.clone(),
+            routes: routes.clone(),
+            metrics: metrics.clone(),
+        };
+        listeners.spawn(watch.run(stop_rx.clone()));
         listeners.spawn(identity::keep_certified(
             identity.clone(),
             control,
@@ -145,22 +164,19 @@ impl Proxy {
             stop_rx.clone(),
         ));
         let mut service_ports = Vec::new();
-        for (listener, destination) in port_listeners {
-            service_ports.push((destination.name.clone(), local(&listener)?));
+        for (listener, port, name, protocol) in port_listeners {
+            service_ports.push((name, local(&listener)?));
             let (drain, stop) = (drain_handle.clone(), stop_rx.clone());
-            match destination.protocol {
+            match protocol {
                 Protocol::Http => listeners.spawn(outbound.clone().serve_http(
                     listener,
-                    Some(destination),
+                    Some(port),
                     drain,
                     stop,
                 )),
-                Protocol::Tcp => listeners.spawn(outbound.clone().serve_tcp(
-                    listener,
-                    destination,
-                    drain,
-                    stop,
-                )),
+                Protocol::Tcp => {
+                    listeners.spawn(outbound.clone().serve_tcp(listener, port, drain, stop))
+                }
             };
         }
         let mut inbound_address = None;

@@ -31,6 +31,9 @@ pub struct ProxyMetrics {
     in_flight: Family<Labels, Gauge>,
     /// The same requests, for OTLP export.
     pub red: Arc<RedMetrics>,
+    /// The control plane's routes version in force (0: the file's).
+    pub routes_version: Gauge,
+    routes_updates: Family<Labels, Counter>,
 }
 
 impl Default for ProxyMetrics {
@@ -43,6 +46,8 @@ impl Default for ProxyMetrics {
             resilience: Family::default(),
             in_flight: Family::default(),
             red: Arc::new(RedMetrics::new(&BUCKETS)),
+            routes_version: Gauge::default(),
+            routes_updates: Family::default(),
         }
     }
 }
@@ -91,10 +96,27 @@ impl ProxyMetrics {
             self.resilience.clone(),
         );
         registry.register(
+            "meshtwin_proxy_routes_version",
+            "Version of the control plane's routes in force; 0 while the file's routes are used",
+            self.routes_version.clone(),
+        );
+        registry.register(
+            "meshtwin_proxy_routes_updates",
+            "Routes updates by result (applied, refused, override_expired)",
+            self.routes_updates.clone(),
+        );
+        registry.register(
             "meshtwin_proxy_outbound_in_flight",
             "Outbound requests awaiting response headers, by destination service",
             self.in_flight.clone(),
         );
+    }
+
+    /// Counts a routes update by result (applied, refused, override_expired).
+    pub fn routes_update(&self, result: &'static str) {
+        self.routes_updates
+            .get_or_create(&vec![("result", result.to_owned())])
+            .inc();
     }
 
     /// The in-flight gauge of calls to `service`.

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use rustls::pki_types::ServerName;
@@ -26,7 +27,7 @@ use crate::forward::{
 };
 use crate::identity::{ALPN_H2, ALPN_HTTP1, Identity, WrongIdentity};
 use crate::metrics::{Direction, ProxyMetrics};
-use crate::routes::{Destination, Endpoint, Route, Routes};
+use crate::routes::{Destination, Endpoint, Routes};
 use crate::server::{DrainHandle, Versions, accept_until_stopped};
 use crate::telemetry::trace_context::{TraceContext, new_span_id};
 use crate::telemetry::{SpanInFlight, Telemetry};
@@ -36,7 +37,8 @@ use attempts::{AttemptError, Failure};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct Outbound {
-    pub routes: Arc<Routes>,
+    /// Swapped whole when the control plane sends new routes.
+    pub routes: Arc<ArcSwap<Routes>>,
     pub identity: Arc<Identity>,
     pub telemetry: Arc<Telemetry>,
     pub metrics: Arc<ProxyMetrics>,
@@ -125,21 +127,20 @@ pub(crate) fn endpoint_attributes(
 }
 
 impl Outbound {
-    /// Accepts app connections on `listener`; `fixed` is the destination
-    /// of a per-service port, else the `Host` decides.
+    /// Accepts app connections on `listener`; `fixed` is the port of a
+    /// service with its own port, else the `Host` decides.
     pub async fn serve_http(
         self: Arc<Self>,
         listener: TcpListener,
-        fixed: Option<Arc<Route>>,
+        fixed: Option<u16>,
         drain: DrainHandle,
         stop: watch::Receiver<bool>,
     ) {
         accept_until_stopped(listener, stop, "outbound", |stream, _| {
             let _ = stream.set_nodelay(true);
             let outbound = self.clone();
-            let fixed = fixed.clone();
             drain.serve_http(stream, Versions::Either, move |request| {
-                outbound.clone().handle(fixed.clone(), request)
+                outbound.clone().handle(fixed, request)
             });
         })
         .await;
@@ -147,15 +148,17 @@ impl Outbound {
 
     async fn handle(
         self: Arc<Self>,
-        fixed: Option<Arc<Route>>,
+        fixed: Option<u16>,
         mut request: Request<Incoming>,
     ) -> Response<ProxyBody> {
         let started = Instant::now();
         let host = request_host(&request);
-        let route = fixed.or_else(|| {
-            host.as_deref()
-                .and_then(|h| self.routes.by_host(h).cloned())
-        });
+        let routes = self.routes.load();
+        let route = match fixed {
+            Some(port) => routes.by_port(port).cloned(),
+            None => host.as_deref().and_then(|h| routes.by_host(h).cloned()),
+        };
+        drop(routes);
         let Some(route) = route.filter(|r| r.protocol == Protocol::Http) else {
             let host = host.unwrap_or_default();
             self.metrics.request(

@@ -27,7 +27,6 @@ const BUDGET_WINDOW: Duration = Duration::from_secs(10);
 pub struct Endpoint {
     pub address: SocketAddr,
     pub locality: String,
-    pub priority: u32,
     pub pool: Pool,
     pub load: Load,
     pub health: Health,
@@ -96,39 +95,56 @@ impl Destination {
             .count()
     }
 
-    fn build(config: &ProxyConfig, service: &ServiceConfig) -> Result<Self, String> {
-        let id = SpiffeId::new(
-            &config.identity.trust_domain,
-            &service.namespace,
-            &service.name,
-        )
-        .map_err(|e| e.to_string())?;
-        let endpoints: Vec<Arc<Endpoint>> = service
+    /// `previous` holds endpoints of the routes being replaced; one with
+    /// the same address and locality keeps its pool, load and health.
+    fn build(
+        scope: &Scope<'_>,
+        service: &ServiceConfig,
+        previous: Option<&Destination>,
+    ) -> Result<Self, String> {
+        let id = SpiffeId::new(scope.trust_domain, &service.namespace, &service.name)
+            .map_err(|e| e.to_string())?;
+        let mut priced: Vec<(u32, Arc<Endpoint>)> = service
             .endpoints
             .iter()
             .map(|e| {
-                let local = e.locality == config.locality;
-                Arc::new(Endpoint {
-                    address: e.address,
-                    locality: e.locality.clone(),
-                    priority: e.priority.unwrap_or(if local { 0 } else { 1 }),
-                    pool: Pool::default(),
-                    load: Load::default(),
-                    health: Health::default(),
-                })
+                let kept = previous.and_then(|p| {
+                    p.endpoints
+                        .iter()
+                        .find(|old| old.address == e.address && old.locality == e.locality)
+                        .cloned()
+                });
+                let endpoint = kept.unwrap_or_else(|| {
+                    Arc::new(Endpoint {
+                        address: e.address,
+                        locality: e.locality.clone(),
+                        pool: Pool::default(),
+                        load: Load::default(),
+                        health: Health::default(),
+                    })
+                });
+                let local = e.locality == scope.locality;
+                (e.priority.unwrap_or(if local { 0 } else { 1 }), endpoint)
             })
             .collect();
-        let mut priorities: Vec<u32> = endpoints.iter().map(|e| e.priority).collect();
-        priorities.sort_unstable();
-        priorities.dedup();
-        let tiers = priorities
+        priced.sort_by_key(|(priority, _)| *priority);
+        let mut tiers: Vec<Vec<Arc<Endpoint>>> = Vec::new();
+        let mut last = None;
+        for (priority, endpoint) in &priced {
+            if last != Some(*priority) {
+                tiers.push(Vec::new());
+                last = Some(*priority);
+            }
+            tiers.last_mut().expect("a tier").push(endpoint.clone());
+        }
+        let endpoints = service
+            .endpoints
             .iter()
-            .map(|p| {
-                endpoints
+            .filter_map(|e| {
+                priced
                     .iter()
-                    .filter(|e| e.priority == *p)
-                    .cloned()
-                    .collect()
+                    .find(|(_, p)| p.address == e.address && p.locality == e.locality)
+                    .map(|(_, p)| p.clone())
             })
             .collect();
         let retry = &service.retry;
@@ -152,8 +168,16 @@ impl Destination {
     }
 }
 
+/// What endpoints' priorities are relative to.
+pub struct Scope<'a> {
+    pub trust_domain: &'a str,
+    /// This proxy's locality: its endpoints default to priority 0.
+    pub locality: &'a str,
+}
+
 #[derive(Default)]
 pub struct Routes {
+    destinations: Vec<Arc<Destination>>,
     by_host: HashMap<String, Arc<Route>>,
     /// Services with a dedicated local port.
     pub by_port: Vec<(u16, Arc<Route>)>,
@@ -161,12 +185,32 @@ pub struct Routes {
 
 impl Routes {
     pub fn from_config(config: &ProxyConfig) -> Result<Self, String> {
+        let scope = Scope {
+            trust_domain: &config.identity.trust_domain,
+            locality: &config.locality,
+        };
+        Self::build(&scope, &config.services, None)
+    }
+
+    /// Routes for `services`, keeping the state of endpoints that
+    /// `previous` already had.
+    pub fn build(
+        scope: &Scope<'_>,
+        services: &[ServiceConfig],
+        previous: Option<&Routes>,
+    ) -> Result<Self, String> {
         // One destination per entry: a name may appear twice, as an HTTP
         // service and as a TCP port of the same identity.
-        let destinations: Vec<Arc<Destination>> = config
-            .services
+        let destinations: Vec<Arc<Destination>> = services
             .iter()
-            .map(|service| Destination::build(config, service).map(Arc::new))
+            .map(|service| {
+                let old = previous.and_then(|p| {
+                    p.destinations
+                        .iter()
+                        .find(|d| d.name == service.name && d.protocol == service.protocol)
+                });
+                Destination::build(scope, service, old.map(AsRef::as_ref)).map(Arc::new)
+            })
             .collect::<Result<_, _>>()?;
         let http_destination = |name: &str| {
             destinations
@@ -174,8 +218,11 @@ impl Routes {
                 .find(|d| d.name == name && d.protocol == Protocol::Http)
                 .cloned()
         };
-        let mut routes = Self::default();
-        for (service, destination) in config.services.iter().zip(&destinations) {
+        let mut routes = Self {
+            destinations: destinations.clone(),
+            ..Self::default()
+        };
+        for (service, destination) in services.iter().zip(&destinations) {
             let route = if service.split.is_empty() {
                 Route::to(destination.clone())
             } else {
@@ -212,5 +259,12 @@ impl Routes {
 
     pub fn by_host(&self, host: &str) -> Option<&Arc<Route>> {
         self.by_host.get(host)
+    }
+
+    pub fn by_port(&self, port: u16) -> Option<&Arc<Route>> {
+        self.by_port
+            .iter()
+            .find(|(p, _)| *p == port)
+            .map(|(_, r)| r)
     }
 }

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use super::{Outbound, connect_tls, endpoint_attributes};
 use crate::identity::ALPN_OPAQUE;
 use crate::metrics::Direction;
-use crate::routes::{Destination, Route};
+use crate::routes::Destination;
 use crate::server::{DrainHandle, accept_until_stopped};
 use crate::telemetry::trace_context::{TraceContext, new_span_id};
 use crate::telemetry::{ErrorSource, SpanInFlight};
@@ -22,12 +22,19 @@ impl Outbound {
     pub async fn serve_tcp(
         self: Arc<Self>,
         listener: TcpListener,
-        route: Arc<Route>,
+        port: u16,
         drain: DrainHandle,
         stop: watch::Receiver<bool>,
     ) {
         accept_until_stopped(listener, stop, "outbound tcp", |stream, _| {
             let outbound = self.clone();
+            let Some(route) = self.routes.load().by_port(port).cloned() else {
+                tracing::warn!(
+                    port,
+                    "no service routes this port any more; connection closed"
+                );
+                return;
+            };
             let destination = route.destination().clone();
             let guard = drain.tunnel();
             tokio::spawn(async move {

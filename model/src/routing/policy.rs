@@ -103,7 +103,7 @@ pub fn default_timeout_ms() -> u64 {
 
 impl ServiceConfig {
     /// Every policy value that cannot work, each prefixed with `at`.
-    pub(super) fn policy_problems(&self, at: &str, problems: &mut Vec<String>) {
+    pub(crate) fn policy_problems(&self, at: &str, problems: &mut Vec<String>) {
         let r = &self.retry;
         if !(0.0..=1000.0).contains(&r.budget_percent) {
             problems.push(format!(
