@@ -109,11 +109,16 @@ impl Exporter {
         std::thread::Builder::new()
             .name("telemetry".to_owned())
             .spawn(move || {
-                // Below the data path: under CPU contention the scheduler
-                // runs requests first and exports later.
-                let tid = rustix::thread::gettid();
-                if let Err(error) = rustix::process::setpriority_process(Some(tid), 10) {
-                    tracing::debug!(%error, "cannot lower the telemetry thread's priority");
+                // SCHED_IDLE: the thread runs only on a core that has
+                // nothing else to do, so exports never delay a request.
+                use thread_priority::unix::{
+                    NormalThreadSchedulePolicy, ThreadSchedulePolicy,
+                    set_thread_priority_and_policy, thread_native_id,
+                };
+                let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+                let min = thread_priority::ThreadPriority::Min;
+                if let Err(error) = set_thread_priority_and_policy(thread_native_id(), min, idle) {
+                    tracing::debug!(?error, "cannot lower the telemetry thread's priority");
                 }
                 runtime.block_on(self.run(stop));
                 let _ = done.send(());
