@@ -105,6 +105,17 @@ async fn answered_by(outbound: SocketAddr) -> String {
     }
 }
 
+/// `ledger-1` (healthy) and `ledger-2` (its app crashed), both in one
+/// locality, and `payments` calling them with `policy`.
+async fn one_healthy_one_crashed(policy: &str) -> (Meshtwin, Ledger, Ledger, MeshProxy) {
+    let control_plane = Meshtwin::serve(&[]);
+    let healthy = Ledger::start(&control_plane, "ledger-1", "", true).await;
+    let crashed = Ledger::start(&control_plane, "ledger-2", "", false).await;
+    let endpoints = vec![healthy.endpoint(""), crashed.endpoint("")];
+    let payments = payments(&control_plane, "", endpoints, policy).await;
+    (control_plane, healthy, crashed, payments)
+}
+
 /// Runs `per_worker` requests on each of `workers` concurrent tasks (so
 /// load spreads over endpoints) and returns every result.
 async fn concurrently<T, F, Fut>(workers: usize, per_worker: usize, request: F) -> Vec<T>
@@ -133,17 +144,8 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_and_ejection_hide_one_failing_endpoint() {
-    let control_plane = Meshtwin::serve(&[]);
-    let healthy = Ledger::start(&control_plane, "ledger-1", "", true).await;
-    let crashed = Ledger::start(&control_plane, "ledger-2", "", false).await;
     let policy = "[services.outlier]\nconsecutive_failures = 3\nbase_ejection_ms = 60000";
-    let payments = payments(
-        &control_plane,
-        "",
-        vec![healthy.endpoint(""), crashed.endpoint("")],
-        policy,
-    )
-    .await;
+    let (_control_plane, healthy, crashed, payments) = one_healthy_one_crashed(policy).await;
 
     let outbound = payments.outbound;
     let answers = concurrently(8, 20, move || answered_by(outbound)).await;
@@ -272,18 +274,9 @@ async fn injected_delays_and_aborts_hit_their_share_of_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotent_requests_are_replayed_with_their_body_and_others_are_not() {
-    let control_plane = Meshtwin::serve(&[]);
-    let healthy = Ledger::start(&control_plane, "ledger-1", "", true).await;
-    let crashed = Ledger::start(&control_plane, "ledger-2", "", false).await;
     // Never eject, so the crashed endpoint keeps being picked.
     let policy = "[services.outlier]\nconsecutive_failures = 0";
-    let payments = payments(
-        &control_plane,
-        "",
-        vec![healthy.endpoint(""), crashed.endpoint("")],
-        policy,
-    )
-    .await;
+    let (_control_plane, _healthy, _crashed, payments) = one_healthy_one_crashed(policy).await;
     let url = format!("http://{}/echo", payments.outbound);
     let send = |method: Method| {
         let url = url.clone();
