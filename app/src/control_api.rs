@@ -4,26 +4,22 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use meshtwin_model::control::{CERTIFY_PATH, CertifyRequest, CertifyResponse};
 use tokio::net::TcpListener;
 use tonic::body::Body;
 use tonic::codegen::{BoxFuture, StdError, http};
-use tonic::server::{Grpc, NamedService, UnaryService};
+use tonic::server::{Grpc, UnaryService};
 use tonic::transport::server::TcpIncoming;
 use tonic_prost::ProstCodec;
 
 use crate::certificate_authority::{CertificateAuthority, CertifyError, unix_ms};
+use crate::grpc_service::{GrpcMethods, GrpcService, MAX_MESSAGE_BYTES, unimplemented};
 use crate::routes_api::RoutesServer;
 
 #[derive(Clone)]
 pub(crate) struct IdentityServer {
     ca: Arc<CertificateAuthority>,
-}
-
-impl NamedService for IdentityServer {
-    const NAME: &'static str = "meshtwin.control.v1.Identity";
 }
 
 struct Certify(Arc<CertificateAuthority>);
@@ -61,29 +57,21 @@ impl UnaryService<CertifyRequest> for Certify {
     }
 }
 
-impl<B> tower::Service<http::Request<B>> for IdentityServer
-where
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<StdError> + Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<Self::Response, Self::Error>;
+impl GrpcMethods for IdentityServer {
+    const NAME: &'static str = "meshtwin.control.v1.Identity";
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        if request.uri().path() != CERTIFY_PATH {
-            return Box::pin(async {
-                Ok(tonic::Status::unimplemented("no such method").into_http())
-            });
-        }
-        let method = Certify(self.ca.clone());
+    fn dispatch<B>(self, request: http::Request<B>) -> BoxFuture<http::Response<Body>, Infallible>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<StdError> + Send + 'static,
+    {
         Box::pin(async move {
-            let mut grpc = Grpc::new(ProstCodec::default()).max_decoding_message_size(64 * 1024);
-            Ok(grpc.unary(method, request).await)
+            if request.uri().path() != CERTIFY_PATH {
+                return Ok(unimplemented());
+            }
+            let mut grpc =
+                Grpc::new(ProstCodec::default()).max_decoding_message_size(MAX_MESSAGE_BYTES);
+            Ok(grpc.unary(Certify(self.ca), request).await)
         })
     }
 }
@@ -96,8 +84,8 @@ pub(crate) async fn serve(
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
-        .add_service(IdentityServer { ca })
-        .add_service(routes)
+        .add_service(GrpcService(IdentityServer { ca }))
+        .add_service(GrpcService(routes))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), stop)
         .await
 }

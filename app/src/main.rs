@@ -11,6 +11,7 @@ mod cli;
 mod control_api;
 mod control_plane;
 mod data_dir;
+mod grpc_service;
 mod routes_api;
 mod settings;
 

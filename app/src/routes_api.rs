@@ -7,7 +7,6 @@
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use meshtwin_model::config_file::{ConfigFile, ConfigProblems};
@@ -22,8 +21,10 @@ use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tonic::body::Body;
 use tonic::codegen::{BoxFuture, BoxStream, StdError, http};
-use tonic::server::{Grpc, NamedService, ServerStreamingService, UnaryService};
+use tonic::server::{Grpc, ServerStreamingService, UnaryService};
 use tonic_prost::ProstCodec;
+
+use crate::grpc_service::{GrpcMethods, MAX_MESSAGE_BYTES, unimplemented};
 
 /// How often the file's modification time and size are checked.
 const POLL: Duration = Duration::from_secs(1);
@@ -164,10 +165,6 @@ impl RoutesServer {
     }
 }
 
-impl NamedService for RoutesServer {
-    const NAME: &'static str = "meshtwin.control.v1.Routes";
-}
-
 /// Counts a watcher until its stream is dropped.
 struct Watching(Arc<RoutesMetrics>);
 
@@ -236,36 +233,28 @@ impl UnaryService<AckRequest> for Ack {
     }
 }
 
-impl<B> tower::Service<http::Request<B>> for RoutesServer
-where
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<StdError> + Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<Self::Response, Self::Error>;
+impl GrpcMethods for RoutesServer {
+    const NAME: &'static str = "meshtwin.control.v1.Routes";
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let server = self.clone();
-        let path = request.uri().path().to_owned();
+    fn dispatch<B>(self, request: http::Request<B>) -> BoxFuture<http::Response<Body>, Infallible>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<StdError> + Send + 'static,
+    {
         Box::pin(async move {
-            const LIMIT: usize = 64 * 1024;
+            let path = request.uri().path().to_owned();
             Ok(match path.as_str() {
                 WATCH_PATH => {
-                    let mut grpc =
-                        Grpc::new(ProstCodec::default()).max_decoding_message_size(LIMIT);
-                    grpc.server_streaming(Watch(server), request).await
+                    let mut grpc = Grpc::new(ProstCodec::default())
+                        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+                    grpc.server_streaming(Watch(self), request).await
                 }
                 ACK_PATH => {
-                    let mut grpc =
-                        Grpc::new(ProstCodec::default()).max_decoding_message_size(LIMIT);
-                    grpc.unary(Ack(server.metrics), request).await
+                    let mut grpc = Grpc::new(ProstCodec::default())
+                        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+                    grpc.unary(Ack(self.metrics), request).await
                 }
-                _ => tonic::Status::unimplemented("no such method").into_http(),
+                _ => unimplemented(),
             })
         })
     }

@@ -186,6 +186,22 @@ fn lowest_priority(pid: u32) {
     }
 }
 
+fn meshtwin_path(
+    name: &'static str,
+    url: String,
+    outbound: &MeshProxy,
+    inbound: &MeshProxy,
+) -> BenchPath {
+    BenchPath {
+        name,
+        url,
+        proxies: vec![
+            ("outbound".to_owned(), outbound.process.pid()),
+            ("inbound".to_owned(), inbound.process.pid()),
+        ],
+    }
+}
+
 impl Fixture {
     pub(crate) async fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -208,22 +224,18 @@ impl Fixture {
                 url: url(haproxy_port),
                 proxies: vec![pid("A", haproxy_a.pid()), pid("B", haproxy_b.pid())],
             },
-            BenchPath {
-                name: "meshtwin pair (mTLS, telemetry on)",
-                url: url(on_port),
-                proxies: vec![
-                    pid("outbound", on_out.process.pid()),
-                    pid("inbound", on_in.process.pid()),
-                ],
-            },
-            BenchPath {
-                name: "meshtwin pair (mTLS, telemetry off)",
-                url: url(off_port),
-                proxies: vec![
-                    pid("outbound", off_out.process.pid()),
-                    pid("inbound", off_in.process.pid()),
-                ],
-            },
+            meshtwin_path(
+                "meshtwin pair (mTLS, telemetry on)",
+                url(on_port),
+                &on_out,
+                &on_in,
+            ),
+            meshtwin_path(
+                "meshtwin pair (mTLS, telemetry off)",
+                url(off_port),
+                &off_out,
+                &off_in,
+            ),
         ];
         Self {
             paths,
