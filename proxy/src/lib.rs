@@ -21,6 +21,7 @@ pub mod pool;
 pub mod replay;
 pub mod routes;
 pub mod routes_watch;
+pub mod scheduling;
 pub mod server;
 pub mod telemetry;
 

@@ -42,6 +42,9 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if let Err(error) = meshtwin_proxy::scheduling::serve_with(config.scheduling) {
+        tracing::warn!(%error, scheduling = ?config.scheduling, "running under the default scheduling policy");
+    }
     let runtime = if config.threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()

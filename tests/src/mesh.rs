@@ -168,6 +168,8 @@ pub struct ProxySpec {
     /// 0 picks a free port.
     pub inbound_port: u16,
     pub services: Vec<Service>,
+    /// The `scheduling` key; `None` leaves the proxy's default.
+    pub scheduling: Option<&'static str>,
 }
 
 impl ProxySpec {
@@ -185,12 +187,16 @@ impl ProxySpec {
             flush_ms: (100, 200),
             inbound_port: 0,
             services: Vec::new(),
+            scheduling: None,
         }
     }
 
     pub fn toml(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "locality = \"{}\"", self.locality);
+        if let Some(scheduling) = self.scheduling {
+            let _ = writeln!(out, "scheduling = \"{scheduling}\"");
+        }
         let _ = writeln!(
             out,
             "[identity]\nservice = \"{}\"\ntrust_anchors = \"{}\"",

@@ -1,11 +1,12 @@
 //! `meshtwin-proxy` as a process: its dependency tree, bad config, a
-//! graceful SIGTERM, and certificate rotation under load.
+//! graceful SIGTERM, certificate rotation under load, and the scheduling
+//! policy of its threads.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use meshtwin_tests::client;
-use meshtwin_tests::mesh::{Pair, sibling_bin};
+use meshtwin_tests::mesh::{MeshProxy, Pair, ProxySpec, sibling_bin};
 use meshtwin_tests::sandbox::Meshtwin;
 use meshtwin_tests::tools::workspace;
 
@@ -161,5 +162,66 @@ async fn certificates_rotate_under_load_without_a_failed_request() {
         let expiry = client::metric(&page, "meshtwin_proxy_certificate_expiry_seconds")
             .expect("expiry gauge");
         assert!(expiry > 0.0 && expiry <= 6.0, "expiry {expiry}");
+    }
+}
+
+/// (thread name, scheduling policy, nice) of every thread of `pid`, from
+/// fields 2, 41 and 19 of `/proc/PID/task/TID/stat`.
+fn thread_scheduling(pid: u32) -> Vec<(String, u32, i32)> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("list threads");
+    let mut threads = Vec::new();
+    for task in tasks {
+        let stat = std::fs::read_to_string(task.expect("thread").path().join("stat"))
+            .expect("read thread stat");
+        let (name, rest) = stat.rsplit_once(')').expect("stat has a name");
+        let name = name.split_once('(').expect("stat has a name").1.to_owned();
+        // `rest` starts at field 3.
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let nice = fields[16].parse().expect("nice");
+        let policy = fields[38].parse().expect("policy");
+        threads.push((name, policy, nice));
+    }
+    threads
+}
+
+const SCHED_OTHER: u32 = 0;
+const SCHED_BATCH: u32 = 3;
+const SCHED_IDLE: u32 = 5;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serving_threads_run_under_the_configured_policy_and_telemetry_under_sched_idle() {
+    let control_plane = Meshtwin::serve(&[]);
+    let ca = control_plane.data_dir().join("ca.pem");
+    let spec = |scheduling| {
+        let mut spec = ProxySpec::new(
+            "ledger",
+            &control_plane.control,
+            &control_plane.otlp_grpc,
+            &ca,
+        );
+        spec.scheduling = scheduling;
+        spec
+    };
+    for (scheduling, serving_policy) in [
+        (None, SCHED_BATCH),
+        (Some("batch"), SCHED_BATCH),
+        (Some("normal"), SCHED_OTHER),
+    ] {
+        let proxy = MeshProxy::start(&spec(scheduling)).await;
+        let threads = thread_scheduling(proxy.process.pid());
+        let main = threads
+            .iter()
+            .find(|(name, ..)| name == "meshtwin-proxy")
+            .expect("the main thread");
+        assert_eq!(
+            (main.1, main.2),
+            (serving_policy, 0),
+            "scheduling {scheduling:?}: {threads:?}"
+        );
+        let telemetry = threads
+            .iter()
+            .find(|(name, ..)| name == "telemetry")
+            .expect("the telemetry thread");
+        assert_eq!(telemetry.1, SCHED_IDLE, "{threads:?}");
     }
 }

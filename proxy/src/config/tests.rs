@@ -16,6 +16,22 @@ fn a_minimal_file_gets_working_defaults() {
     assert_eq!(config.outbound.listen, loopback(4140));
     assert!(config.telemetry.enabled);
     assert!(!config.inbound.permissive);
+    assert_eq!(config.scheduling, Scheduling::Batch);
+}
+
+#[test]
+fn scheduling_is_batch_or_normal() {
+    let normal = format!("scheduling = \"normal\"\n{MINIMAL}");
+    let config = ProxyConfig::parse(&normal, "proxy.toml").unwrap();
+    assert_eq!(config.scheduling, Scheduling::Normal);
+    let fifo = format!("scheduling = \"fifo\"\n{MINIMAL}");
+    let problems = ProxyConfig::parse(&fifo, "proxy.toml").unwrap_err().0;
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("scheduling") && p.contains("fifo")),
+        "{problems:?}"
+    );
 }
 
 #[test]

@@ -111,14 +111,8 @@ impl Exporter {
             .spawn(move || {
                 // SCHED_IDLE: the thread runs only on a core that has
                 // nothing else to do, so exports never delay a request.
-                use thread_priority::unix::{
-                    NormalThreadSchedulePolicy, ThreadSchedulePolicy,
-                    set_thread_priority_and_policy, thread_native_id,
-                };
-                let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
-                let min = thread_priority::ThreadPriority::Min;
-                if let Err(error) = set_thread_priority_and_policy(thread_native_id(), min, idle) {
-                    tracing::debug!(?error, "cannot lower the telemetry thread's priority");
+                if let Err(error) = crate::scheduling::idle() {
+                    tracing::debug!(%error, "cannot lower the telemetry thread's priority");
                 }
                 runtime.block_on(self.run(stop));
                 let _ = done.send(());

@@ -52,6 +52,11 @@ struct Args {
     /// `<!-- proxy-bench:begin -->` and `<!-- proxy-bench:end -->` markers.
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
+    /// Start the paths, print their URLs and proxy PIDs, and wait this many
+    /// seconds (or until SIGTERM or Ctrl-C) instead of measuring: for
+    /// profiling with perf or strace.
+    #[arg(long, value_name = "SECONDS")]
+    hold: Option<u64>,
 }
 
 const WARMUP: Duration = Duration::from_secs(3);
@@ -89,6 +94,23 @@ fn main() -> ExitCode {
         .expect("runtime");
     eprintln!("starting nginx, HAProxy, meshtwin serve and four meshtwin-proxy processes ...");
     let fixture = runtime.block_on(Fixture::start());
+    if let Some(seconds) = args.hold {
+        for path in &fixture.paths {
+            println!("{}: {} {:?}", path.name, path.url, path.proxies);
+        }
+        runtime.block_on(async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(seconds)) => {}
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        });
+        // Dropping the fixture stops every process it started.
+        return ExitCode::SUCCESS;
+    }
     let mut measured = Vec::new();
     for &rate in &args.rates {
         for path in &fixture.paths {

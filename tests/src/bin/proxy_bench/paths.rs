@@ -51,7 +51,7 @@ fn nginx(dir: &Path) -> (Spawned, u16) {
     let body = "x".repeat(BODY_BYTES);
     let d = dir.display();
     let config = format!(
-        "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\ndaemon off;\n\
+        "master_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\ndaemon off;\n\
          events {{ worker_connections 4096; }}\n\
          http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
          fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
@@ -165,25 +165,20 @@ async fn meshtwin_pair(
     (outbound, inbound, local_port)
 }
 
-/// Renices every thread of `pid` to 19. `meshtwin serve` stands in for a
-/// collector on another machine; on these 2 cores its span processing
-/// would otherwise compete with the measured path.
-fn lowest_priority(pid: u32) {
-    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|tasks| {
-            tasks
-                .filter_map(|t| Some(t.ok()?.file_name().to_string_lossy().into_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let status = Command::new("renice")
-        .args(["-n", "19", "-p"])
-        .args(&threads)
-        .stdout(std::process::Stdio::null())
-        .status();
-    if !status.is_ok_and(|s| s.success()) {
-        eprintln!("proxy-bench: warning: could not renice meshtwin serve ({pid})");
-    }
+/// `meshtwin serve` under `SCHED_IDLE`, inherited from the thread that
+/// starts it, so every thread it ever makes has it too. It stands in for
+/// a collector on another machine: it runs only when a core has nothing
+/// else to do, so its span processing neither competes with the measured
+/// path nor makes a woken proxy wait for its time slice.
+fn collector_on_idle_cores() -> Meshtwin {
+    std::thread::spawn(|| {
+        if let Err(error) = meshtwin_proxy::scheduling::idle() {
+            eprintln!("proxy-bench: warning: meshtwin serve keeps the normal policy: {error}");
+        }
+        Meshtwin::serve(&[])
+    })
+    .join()
+    .expect("start meshtwin serve")
 }
 
 fn meshtwin_path(
@@ -207,8 +202,7 @@ impl Fixture {
         let dir = tempfile::tempdir().expect("temp dir");
         let (nginx, upstream) = nginx(dir.path());
         let (haproxy_a, haproxy_b, haproxy_port) = haproxy_pair(dir.path(), upstream);
-        let meshtwin = Meshtwin::serve(&[]);
-        lowest_priority(meshtwin.pid());
+        let meshtwin = collector_on_idle_cores();
         let (on_out, on_in, on_port) = meshtwin_pair(&meshtwin, upstream, true).await;
         let (off_out, off_in, off_port) = meshtwin_pair(&meshtwin, upstream, false).await;
         let url = |port: u16| format!("http://127.0.0.1:{port}/");
