@@ -42,15 +42,34 @@ pub struct Inbound {
     pub opaque_app: SocketAddr,
     pub permissive: bool,
     pub service: String,
-    pub locality: String,
+    pub locality: Arc<str>,
     pub app_pool: Pool,
 }
 
 /// Who is calling, as far as this connection proves it.
 #[derive(Clone)]
 struct Caller {
-    id: Option<Arc<SpiffeId>>,
+    id: Option<Arc<CallerId>>,
     tls: bool,
+}
+
+/// A verified caller identity in the forms each request needs, made once
+/// per connection.
+struct CallerId {
+    text: Arc<str>,
+    service: Arc<str>,
+    header: Option<HeaderValue>,
+}
+
+impl CallerId {
+    fn new(id: &SpiffeId) -> Self {
+        let text = id.to_string();
+        Self {
+            header: HeaderValue::from_str(&text).ok(),
+            text: text.into(),
+            service: id.service().into(),
+        }
+    }
 }
 
 impl Inbound {
@@ -138,6 +157,7 @@ impl Inbound {
             Versions::Http1
         };
         let inbound = self.clone();
+        let id = id.map(|id| Arc::new(CallerId::new(&id)));
         let caller = Caller { id, tls: true };
         drain.serve_http(tls, versions, move |request| {
             inbound.clone().handle(caller.clone(), request)
@@ -160,17 +180,15 @@ impl Inbound {
             context.propagate(span_id, request.headers_mut());
             http_attributes(span, &request, grpc);
             span.flag("mesh.tls", caller.tls);
-            span.string("mesh.locality", self.locality.clone());
+            span.string("mesh.locality", &self.locality);
             if let Some(id) = &caller.id {
-                span.string("mesh.peer.identity", id.to_string());
-                span.string("client.service", id.service());
+                span.string("mesh.peer.identity", &id.text);
+                span.string("client.service", &id.service);
             }
         }
         let headers = request.headers_mut();
         headers.remove(CLIENT_ID_HEADER);
-        if let Some(id) = &caller.id
-            && let Ok(value) = HeaderValue::from_str(&id.to_string())
-        {
+        if let Some(value) = caller.id.as_ref().and_then(|id| id.header.clone()) {
             headers.insert(CLIENT_ID_HEADER, value);
         }
         let upgrade = take_upgrade(&mut request);

@@ -191,7 +191,7 @@ impl Proxy {
                 opaque_app: config.inbound.opaque_app.unwrap_or(app),
                 permissive: config.inbound.permissive,
                 service: config.identity.service.clone(),
-                locality: config.locality.clone(),
+                locality: config.locality.as_str().into(),
                 app_pool: Default::default(),
             });
             listeners.spawn(inbound.serve(listener, drain_handle.clone(), stop_rx.clone()));

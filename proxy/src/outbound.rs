@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use http::{Request, Response, StatusCode, Version};
+use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use rustls::pki_types::ServerName;
 use tokio::net::{TcpListener, TcpStream};
@@ -30,7 +30,7 @@ use crate::metrics::{Direction, ProxyMetrics};
 use crate::routes::{Destination, Endpoint, Routes};
 use crate::server::{DrainHandle, Versions, accept_until_stopped};
 use crate::telemetry::trace_context::{TraceContext, new_span_id};
-use crate::telemetry::{SpanInFlight, Telemetry};
+use crate::telemetry::{SpanInFlight, Telemetry, Text};
 
 use attempts::{AttemptError, Failure};
 
@@ -91,9 +91,31 @@ pub(crate) fn span_name<B>(request: &Request<B>, grpc: bool) -> String {
 }
 
 /// Semantic-convention attributes common to both sides.
+/// The method as span text: a literal for the standard ones.
+fn method_text(method: &Method) -> Text {
+    const STANDARD: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::PATCH, "PATCH"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    STANDARD
+        .iter()
+        .find(|(standard, _)| standard == method)
+        .map_or_else(
+            || Text::Owned(method.as_str().to_owned()),
+            |(_, text)| Text::Static(text),
+        )
+}
+
 pub(crate) fn http_attributes<B>(span: &mut SpanInFlight, request: &Request<B>, grpc: bool) {
-    span.string("http.request.method", request.method().as_str());
-    span.string("url.path", request.uri().path());
+    span.string("http.request.method", method_text(request.method()));
+    span.string("url.path", request.uri().path().to_owned());
     span.string("network.protocol.name", "http");
     let version = match request.version() {
         Version::HTTP_2 => "2",
@@ -106,8 +128,8 @@ pub(crate) fn http_attributes<B>(span: &mut SpanInFlight, request: &Request<B>, 
             request.uri().path().trim_start_matches('/').split_once('/')
     {
         span.string("rpc.system", "grpc");
-        span.string("rpc.service", service);
-        span.string("rpc.method", method);
+        span.string("rpc.service", service.to_owned());
+        span.string("rpc.method", method.to_owned());
     }
 }
 
@@ -118,11 +140,11 @@ pub(crate) fn endpoint_attributes(
     destination: &Destination,
     endpoint: &Endpoint,
 ) {
-    span.string("server.address", destination.name.clone());
-    span.string("peer.service", destination.name.clone());
-    span.string("mesh.endpoint", endpoint.address.to_string());
-    span.string("mesh.locality", endpoint.locality.clone());
-    span.string("mesh.peer.identity", destination.id.to_string());
+    span.string("server.address", &destination.name);
+    span.string("peer.service", &destination.name);
+    span.string("mesh.endpoint", &endpoint.address_text);
+    span.string("mesh.locality", &endpoint.locality);
+    span.string("mesh.peer.identity", &destination.id_text);
     span.flag("mesh.tls", true);
 }
 

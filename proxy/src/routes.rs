@@ -26,16 +26,20 @@ const BUDGET_WINDOW: Duration = Duration::from_secs(10);
 /// One instance of a destination service (its inbound proxy).
 pub struct Endpoint {
     pub address: SocketAddr,
-    pub locality: String,
+    /// `address` as text, for spans.
+    pub address_text: Arc<str>,
+    pub locality: Arc<str>,
     pub pool: Pool,
     pub load: Load,
     pub health: Health,
 }
 
 pub struct Destination {
-    pub name: String,
+    pub name: Arc<str>,
     /// The identity its endpoints must prove.
     pub id: SpiffeId,
+    /// `id` as text, for spans.
+    pub id_text: Arc<str>,
     pub protocol: Protocol,
     pub endpoints: Vec<Arc<Endpoint>>,
     /// `endpoints` grouped by priority, lowest (most preferred) first.
@@ -60,7 +64,7 @@ pub struct Route {
 impl Route {
     fn to(destination: Arc<Destination>) -> Self {
         Self {
-            name: destination.name.clone(),
+            name: destination.name.to_string(),
             protocol: destination.protocol,
             targets: vec![(destination, 1)],
             total_weight: 1,
@@ -111,13 +115,14 @@ impl Destination {
                 let kept = previous.and_then(|p| {
                     p.endpoints
                         .iter()
-                        .find(|old| old.address == e.address && old.locality == e.locality)
+                        .find(|old| old.address == e.address && *old.locality == *e.locality)
                         .cloned()
                 });
                 let endpoint = kept.unwrap_or_else(|| {
                     Arc::new(Endpoint {
                         address: e.address,
-                        locality: e.locality.clone(),
+                        address_text: e.address.to_string().into(),
+                        locality: e.locality.as_str().into(),
                         pool: Pool::default(),
                         load: Load::default(),
                         health: Health::default(),
@@ -143,13 +148,14 @@ impl Destination {
             .filter_map(|e| {
                 priced
                     .iter()
-                    .find(|(_, p)| p.address == e.address && p.locality == e.locality)
+                    .find(|(_, p)| p.address == e.address && *p.locality == *e.locality)
                     .map(|(_, p)| p.clone())
             })
             .collect();
         let retry = &service.retry;
         Ok(Self {
-            name: service.name.clone(),
+            name: service.name.as_str().into(),
+            id_text: id.to_string().into(),
             id,
             protocol: service.protocol,
             endpoints,
@@ -207,7 +213,7 @@ impl Routes {
                 let old = previous.and_then(|p| {
                     p.destinations
                         .iter()
-                        .find(|d| d.name == service.name && d.protocol == service.protocol)
+                        .find(|d| *d.name == *service.name && d.protocol == service.protocol)
                 });
                 Destination::build(scope, service, old.map(AsRef::as_ref)).map(Arc::new)
             })
@@ -215,7 +221,7 @@ impl Routes {
         let http_destination = |name: &str| {
             destinations
                 .iter()
-                .find(|d| d.name == name && d.protocol == Protocol::Http)
+                .find(|d| &*d.name == name && d.protocol == Protocol::Http)
                 .cloned()
         };
         let mut routes = Self {

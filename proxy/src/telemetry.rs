@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-use opentelemetry_proto::tonic::trace::v1::Span;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
@@ -24,7 +23,7 @@ use tokio::sync::{Notify, mpsc};
 pub use exporter::{Exporter, Resource};
 pub use observed_body::{ObservedBody, grpc_status_in_headers};
 pub use red::RedMetrics;
-pub use span::{ErrorSource, SpanInFlight};
+pub use span::{ErrorSource, SpanInFlight, SpanRecord, Text};
 
 /// Why spans were not exported.
 type DropLabels = Vec<(&'static str, &'static str)>;
@@ -47,7 +46,7 @@ impl TelemetryMetrics {
 
 /// The data path's handle on telemetry.
 pub struct Telemetry {
-    queue: Option<mpsc::Sender<Span>>,
+    queue: Option<mpsc::Sender<SpanRecord>>,
     metrics: Arc<TelemetryMetrics>,
     /// Wakes the exporter once a batch is waiting; otherwise it wakes on
     /// its flush interval, so a span costs no thread wake-up.
@@ -67,7 +66,7 @@ impl Telemetry {
     }
 
     pub(crate) fn new(
-        queue: mpsc::Sender<Span>,
+        queue: mpsc::Sender<SpanRecord>,
         metrics: Arc<TelemetryMetrics>,
         batch_ready: Arc<Notify>,
         batch_spans: usize,
@@ -85,7 +84,7 @@ impl Telemetry {
     }
 
     /// Queues a finished span, or drops and counts it.
-    pub fn record(&self, span: Span) {
+    pub fn record(&self, span: SpanRecord) {
         let Some(queue) = &self.queue else { return };
         if queue.try_send(span).is_err() {
             self.metrics.dropped("queue_full", 1);

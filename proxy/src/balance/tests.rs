@@ -149,7 +149,7 @@ name = "ledger-v2"
     let route = routes.by_host("ledger").unwrap();
     let draws = 4000;
     let v2 = (0..draws)
-        .filter(|_| route.destination().name == "ledger-v2")
+        .filter(|_| &*route.destination().name == "ledger-v2")
         .count();
     // Expected 1000, standard deviation about 27: allow 5 of them.
     assert!(

@@ -20,7 +20,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic_prost::ProstCodec;
 
 use super::red::RedMetrics;
-use super::{Telemetry, TelemetryMetrics, string_attribute, unix_nanos};
+use super::{SpanRecord, Telemetry, TelemetryMetrics, string_attribute, unix_nanos};
 use crate::config::TelemetryConfig;
 
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -57,7 +57,7 @@ impl Resource {
 /// The task that owns the queue's receiving end. It runs on a thread of
 /// its own, so that encoding and sending a batch never delays a request.
 pub struct Exporter {
-    queue: mpsc::Receiver<Span>,
+    queue: mpsc::Receiver<SpanRecord>,
     collector: Endpoint,
     resource: Vec<KeyValue>,
     batch_spans: usize,
@@ -149,7 +149,7 @@ impl Exporter {
     async fn export_queued(&mut self, channel: &Channel) {
         let mut batch = Vec::with_capacity(self.batch_spans);
         while let Ok(span) = self.queue.try_recv() {
-            batch.push(span);
+            batch.push(span.into_otlp());
             if batch.len() == self.batch_spans {
                 self.export(channel, std::mem::take(&mut batch)).await;
             }
