@@ -37,7 +37,7 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     seconds: u64,
     /// Rounds per rate; each round runs every path once. Medians are reported.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// Connections oha spreads the rate over.
     #[arg(long, default_value_t = 8)]

@@ -13,6 +13,8 @@ pub(crate) struct Measured {
     path: &'static str,
     /// Median over rounds of each percentile.
     latency: Latency,
+    /// Each round's p99, in round order.
+    round_p99: Vec<f64>,
     /// (label, CPU seconds per 1,000 requests, peak RSS MiB) per proxy.
     proxies: Vec<(String, f64, f64)>,
     requests: u64,
@@ -54,6 +56,7 @@ impl Measured {
         Self {
             rate,
             path: path.name,
+            round_p99: runs.iter().map(|(l, _)| l.p99).collect(),
             latency: Latency {
                 p50: of(|l| l.p50),
                 p90: of(|l| l.p90),
@@ -207,6 +210,22 @@ pub(crate) fn report(
             } else {
                 String::new()
             }
+        );
+        // Paths run back to back within a round, so a round's added p99 is
+        // a paired difference; its spread shows the run-to-run noise.
+        let per_round = |m: &Measured| {
+            m.round_p99
+                .iter()
+                .zip(&direct.round_p99)
+                .map(|(p99, direct)| added(p99 - direct))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "  - added p99 round by round: meshtwin {}; HAProxy {}",
+            per_round(ours),
+            per_round(haproxy)
         );
         let cpu = ours.mean_cpu().unwrap_or(0.0);
         let rss = ours.proxies.iter().map(|(_, _, r)| *r).fold(0.0, f64::max);
