@@ -90,7 +90,6 @@ pub(crate) fn span_name<B>(request: &Request<B>, grpc: bool) -> String {
     }
 }
 
-/// Semantic-convention attributes common to both sides.
 /// The method as span text: a literal for the standard ones.
 fn method_text(method: &Method) -> Text {
     const STANDARD: [(Method, &str); 9] = [
@@ -113,6 +112,7 @@ fn method_text(method: &Method) -> Text {
         )
 }
 
+/// Semantic-convention attributes common to both sides.
 pub(crate) fn http_attributes<B>(span: &mut SpanInFlight, request: &Request<B>, grpc: bool) {
     span.string("http.request.method", method_text(request.method()));
     span.string("url.path", request.uri().path().to_owned());

@@ -10,15 +10,16 @@ fn attribute(span: &Span, key: &str) -> Option<Otlp> {
     found.value.as_ref()?.value.clone()
 }
 
+/// Telemetry on, and the receiving end of its span queue.
+fn telemetry() -> (Arc<Telemetry>, mpsc::Receiver<SpanRecord>) {
+    let (queue, spans) = mpsc::channel(4);
+    let telemetry = Telemetry::new(queue, Arc::default(), Arc::new(Notify::new()), 512);
+    (Arc::new(telemetry), spans)
+}
+
 #[test]
 fn a_finished_span_becomes_the_otlp_span_it_describes() {
-    let (queue, mut spans) = mpsc::channel(4);
-    let telemetry = Arc::new(Telemetry::new(
-        queue,
-        Arc::default(),
-        Arc::new(Notify::new()),
-        512,
-    ));
+    let (telemetry, mut spans) = telemetry();
     let mut headers = http::HeaderMap::new();
     headers.insert(
         "traceparent",
@@ -77,13 +78,7 @@ fn a_finished_span_becomes_the_otlp_span_it_describes() {
 
 #[test]
 fn a_failure_names_its_source_and_keeps_its_message() {
-    let (queue, mut spans) = mpsc::channel(4);
-    let telemetry = Arc::new(Telemetry::new(
-        queue,
-        Arc::default(),
-        Arc::new(Notify::new()),
-        512,
-    ));
+    let (telemetry, mut spans) = telemetry();
     let mut span = SpanInFlight::start(
         &telemetry,
         true,
