@@ -137,6 +137,7 @@ impl Proxy {
             metrics: metrics.clone(),
         };
         listeners.spawn(watch.run(stop_rx.clone()));
+        listeners.spawn(server::keep_a_timer_due(stop_rx.clone()));
         listeners.spawn(identity::keep_certified(
             identity.clone(),
             control,
