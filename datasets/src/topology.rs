@@ -1,7 +1,15 @@
-//! Service topologies as data: services, how they are reached, whom they
-//! call, and the latency and error rates the simulator draws from.
+//! Service topologies as data: services, where they run, whom they call
+//! during which operation, and the latencies, capacities and error rates
+//! the simulator draws from. The bundled files live in
+//! `datasets/topologies/`; [`library`] lists them by name.
+
+pub mod library;
+pub mod synthetic;
+mod validate;
 
 use serde::Deserialize;
+
+pub use validate::TopologyError;
 
 /// How callers reach a service: the attributes its spans carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -9,18 +17,32 @@ use serde::Deserialize;
 pub enum Protocol {
     #[default]
     Grpc,
+    /// Thrift RPC (`rpc.system` = `apache_thrift`), as DeathStarBench uses.
+    Thrift,
     Http,
 }
 
-/// Whether a node reports its own spans.
+/// What a node is. Only services report spans; the others are named by
+/// their callers' CLIENT (or PRODUCER) spans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceKind {
-    /// Instrumented: reports SERVER spans and CLIENT spans for its calls.
+    /// Instrumented code: reports SERVER spans and spans for its calls.
     #[default]
     Service,
-    /// A database: only its callers' CLIENT spans name it.
+    /// A database (`db.system.name` = `system`).
     Database,
+    /// A cache such as redis or memcached.
+    Cache,
+    /// A message broker that asynchronous calls go through.
+    Queue,
+}
+
+impl ServiceKind {
+    /// Datastores and brokers make no calls and report no spans.
+    pub fn is_backend(self) -> bool {
+        self != Self::Service
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -29,24 +51,55 @@ pub struct ServiceSpec {
     pub name: String,
     #[serde(default)]
     pub kind: ServiceKind,
-    /// `db.system.name` for databases.
+    /// `db.system.name` or `messaging.system` for backends.
     #[serde(default)]
     pub system: Option<String>,
     #[serde(default = "default_version")]
     pub version: String,
+    /// Instances per region.
     #[serde(default = "one")]
     pub instances: u32,
+    /// The regions it runs in; all of the topology's when absent.
+    #[serde(default)]
+    pub regions: Option<Vec<String>>,
     #[serde(default)]
     pub protocol: Protocol,
+    /// Requests one instance handles at once; more wait in its queue.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+    /// CPUs per instance: own work beyond this many at once waits.
+    #[serde(default = "default_cpus")]
+    pub cpus: u32,
+    /// Resident memory of an idle instance, in MiB.
+    #[serde(default = "default_memory_mb")]
+    pub memory_mb: f64,
     /// Median own work per request, in milliseconds.
     #[serde(default)]
     pub self_ms: f64,
     /// Log-normal shape of the own work.
-    #[serde(default)]
+    #[serde(default = "default_sigma")]
     pub sigma: f64,
     /// Share of requests that fail on their own.
     #[serde(default)]
     pub error_rate: f64,
+    /// False for a service without tracing: it reports no spans and does
+    /// not pass trace context on.
+    #[serde(default = "yes")]
+    pub instrumented: bool,
+}
+
+/// When a caller makes a call relative to its other calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CallMode {
+    /// After the previous call has returned.
+    #[default]
+    Sequential,
+    /// Together with the adjacent parallel calls; the caller waits for all.
+    Parallel,
+    /// Published to the `via` queue; the caller does not wait for the
+    /// consumer, whose CONSUMER span links to the PRODUCER span.
+    Async,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -55,9 +108,37 @@ pub struct CallSpec {
     pub from: String,
     pub to: String,
     pub operation: String,
+    /// The caller's operation during which this call is made; every
+    /// operation of the caller when absent.
+    #[serde(default)]
+    pub within: Option<String>,
     /// Share of the caller's requests that make this call.
     #[serde(default = "certain")]
     pub probability: f64,
+    /// Calls per request (fan-out): `count`, or uniformly `count..=count_max`.
+    #[serde(default = "one")]
+    pub count: u32,
+    #[serde(default)]
+    pub count_max: Option<u32>,
+    /// For calls from the entry: the request mix. Each entry request makes
+    /// one of them, chosen by weight.
+    #[serde(default = "certain")]
+    pub weight: f64,
+    #[serde(default)]
+    pub mode: CallMode,
+    /// The queue an asynchronous call goes through.
+    #[serde(default)]
+    pub via: Option<String>,
+    /// The caller gives up after this long.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: f64,
+    /// Further attempts after a failure or timeout.
+    #[serde(default)]
+    pub retries: u32,
+    /// False where the caller's code drops the trace context, so the
+    /// callee's spans start a new trace.
+    #[serde(default = "yes")]
+    pub propagates: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -65,9 +146,15 @@ pub struct CallSpec {
 pub struct Topology {
     pub name: String,
     pub namespace: String,
-    pub region: String,
-    /// The service every trace starts at (it only makes calls).
+    pub regions: Vec<String>,
+    /// The client every request starts at (it only makes calls).
     pub entry: String,
+    /// Entry requests per second, across all regions.
+    #[serde(default = "default_rate")]
+    pub rate: f64,
+    /// Median extra one-way delay of a call between regions.
+    #[serde(default = "default_cross_region_ms")]
+    pub cross_region_ms: f64,
     pub services: Vec<ServiceSpec>,
     pub calls: Vec<CallSpec>,
 }
@@ -80,14 +167,41 @@ fn one() -> u32 {
     1
 }
 
+fn yes() -> bool {
+    true
+}
+
 fn certain() -> f64 {
     1.0
 }
 
-/// A topology file that cannot be used; lists every problem found.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid topology: {}", .0.join("; "))]
-pub struct TopologyError(pub Vec<String>);
+fn default_concurrency() -> u32 {
+    64
+}
+
+fn default_cpus() -> u32 {
+    2
+}
+
+fn default_memory_mb() -> f64 {
+    256.0
+}
+
+fn default_sigma() -> f64 {
+    0.5
+}
+
+fn default_timeout_ms() -> f64 {
+    1_000.0
+}
+
+fn default_rate() -> f64 {
+    20.0
+}
+
+fn default_cross_region_ms() -> f64 {
+    8.0
+}
 
 impl Topology {
     /// Parses and validates a topology file.
@@ -100,12 +214,15 @@ impl Topology {
 
     /// The Online Boutique topology shipped with meshtwin.
     pub fn online_boutique() -> Self {
-        Self::from_toml(include_str!("../topologies/online_boutique.toml"))
-            .expect("the bundled topology is valid")
+        library::bundled("online-boutique").expect("the bundled topology is valid")
     }
 
     pub fn service(&self, name: &str) -> Option<&ServiceSpec> {
         self.services.iter().find(|s| s.name == name)
+    }
+
+    pub fn service_index(&self, name: &str) -> Option<usize> {
+        self.services.iter().position(|s| s.name == name)
     }
 
     /// Calls made by `service`, in file order.
@@ -113,93 +230,11 @@ impl Topology {
         self.calls.iter().filter(move |c| c.from == service)
     }
 
-    fn validate(&self) -> Result<(), TopologyError> {
-        let mut problems = Vec::new();
-        if self.service(&self.entry).is_none() {
-            problems.push(format!("entry {:?} is not a service", self.entry));
-        }
-        for s in &self.services {
-            if self.services.iter().filter(|o| o.name == s.name).count() > 1 {
-                problems.push(format!("service {:?} is listed twice", s.name));
-            }
-            if s.instances == 0 {
-                problems.push(format!(
-                    "service {:?}: instances must be at least 1",
-                    s.name
-                ));
-            }
-            if !(s.self_ms >= 0.0 && s.sigma >= 0.0 && (0.0..=1.0).contains(&s.error_rate)) {
-                problems.push(format!(
-                    "service {:?}: self_ms and sigma must be >= 0, error_rate in [0, 1]",
-                    s.name
-                ));
-            }
-            if s.kind == ServiceKind::Database && s.system.is_none() {
-                problems.push(format!("database {:?} needs a system", s.name));
-            }
-        }
-        for c in &self.calls {
-            for end in [&c.from, &c.to] {
-                if self.service(end).is_none() {
-                    problems.push(format!(
-                        "call {} -> {}: {end:?} is not a service",
-                        c.from, c.to
-                    ));
-                }
-            }
-            if !(0.0..=1.0).contains(&c.probability) {
-                problems.push(format!(
-                    "call {} -> {}: probability must be in [0, 1]",
-                    c.from, c.to
-                ));
-            }
-            if self
-                .service(&c.from)
-                .is_some_and(|s| s.kind == ServiceKind::Database)
-            {
-                problems.push(format!(
-                    "call {} -> {}: a database makes no calls",
-                    c.from, c.to
-                ));
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(TopologyError(problems))
-        }
+    /// The regions `service` runs in.
+    pub fn regions_of<'a>(&'a self, service: &'a ServiceSpec) -> &'a [String] {
+        service.regions.as_deref().unwrap_or(&self.regions)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn online_boutique_has_twelve_nodes() {
-        let t = Topology::online_boutique();
-        assert_eq!(t.services.len(), 12);
-        assert_eq!(t.calls_from("checkout").count(), 6);
-        assert_eq!(t.service("redis-cart").unwrap().kind, ServiceKind::Database);
-    }
-
-    #[test]
-    fn every_problem_is_reported() {
-        let text = r#"
-            name = "t"
-            namespace = "n"
-            region = "r"
-            entry = "nowhere"
-            [[services]]
-            name = "a"
-            instances = 0
-            [[calls]]
-            from = "a"
-            to = "b"
-            operation = "x"
-            probability = 2.0
-        "#;
-        let err = Topology::from_toml(text).unwrap_err();
-        assert_eq!(err.0.len(), 4, "{err}");
-    }
-}
+mod tests;

@@ -211,13 +211,30 @@ impl ServiceGraph {
         }
     }
 
-    /// The node a hint names: an existing node of that id, else a new
-    /// virtual node.
-    pub(crate) fn virtual_node(&mut self, hint: &PeerHint, at: u64) -> Result<NodeIndex, LimitHit> {
+    /// The node a hint names: an existing node of that id (for a service
+    /// name or address, also the service of that name in the caller's
+    /// namespace, as a short DNS name resolves), else a new virtual node.
+    pub(crate) fn virtual_node(
+        &mut self,
+        hint: &PeerHint,
+        caller_namespace: Option<&str>,
+        at: u64,
+    ) -> Result<NodeIndex, LimitHit> {
         let name = hint.node_name();
-        if let Some(index) = self.by_id.get(name) {
-            self.graph[*index].touch(at);
-            return Ok(*index);
+        let in_namespace = match (hint, caller_namespace) {
+            (PeerHint::Service(_) | PeerHint::Address(_), Some(namespace)) => {
+                let host = name.split(':').next().unwrap_or(name);
+                Some(format!("{namespace}/{host}"))
+            }
+            _ => None,
+        };
+        let existing = self
+            .by_id
+            .get(name)
+            .or_else(|| in_namespace.as_deref().and_then(|id| self.by_id.get(id)));
+        if let Some(&index) = existing {
+            self.graph[index].touch(at);
+            return Ok(index);
         }
         let kind = match hint {
             PeerHint::Database { .. } => NodeKind::Database,

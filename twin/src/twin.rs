@@ -149,7 +149,10 @@ impl Twin {
             }
             Call::Virtual { caller, hint } => {
                 let from = self.resolve(caller.node)?;
-                let to = self.graph.virtual_node(&hint, caller.end)?;
+                let namespace = self.graph.graph[from].namespace.clone();
+                let to = self
+                    .graph
+                    .virtual_node(&hint, namespace.as_deref(), caller.end)?;
                 let connection_type = match hint {
                     PeerHint::Database { .. } => ConnectionType::Database,
                     PeerHint::Messaging { .. } => ConnectionType::MessagingSystem,

@@ -168,6 +168,22 @@ fn an_unmatched_client_with_peer_service_becomes_a_virtual_edge_after_the_wait()
 }
 
 #[test]
+fn an_unmatched_client_naming_a_known_service_of_its_namespace_joins_that_node() {
+    // The trace context was lost on the way (the server's span started a
+    // trace of its own), but the client says where it called.
+    let a = Arc::new(ServiceIdentity::new("checkout", Some("shop")));
+    let b = Arc::new(ServiceIdentity::new("currency", Some("shop")));
+    let mut call = span(1, 1, None, SpanKind::Client, &a, 0, 3);
+    call.one().peer = Some(PeerHint::Address("currency:7000".into()));
+    let mut t = twin();
+    t.ingest(&[call, span(2, 5, None, SpanKind::Server, &b, 1, 2)], WALL);
+    t.advance(WALL + 20 * SECOND);
+    let snap = t.snapshot(1);
+    assert_eq!(snap.nodes.len(), 2, "{:?}", snap.nodes);
+    edge(&snap, "shop/checkout->shop/currency");
+}
+
+#[test]
 fn unmatched_halves_without_hints_are_counted_not_drawn() {
     let (a, b) = (service("a"), service("b"));
     let mut t = twin();
