@@ -13,13 +13,15 @@ use slotmap::SlotMap;
 
 use super::SimOptions;
 use super::faults::GroundTruth;
-use super::instance::{InstanceState, MAX_WAITING};
+use super::instance::InstanceState;
 use super::otlp::OtlpWriter;
-use super::plan::{CallId, InstanceId, OperationId, Plan, ServiceId, log_normal};
+use super::plan::{CallId, InstanceId, OperationId, Plan, log_normal};
 use super::record::{Failure, Kind, Output, SimSpan};
-use crate::topology::{CallMode, Topology};
+use crate::topology::Topology;
 
+mod calls;
 mod faults;
+mod jobs;
 mod trace;
 
 use trace::TraceCtx;
@@ -238,11 +240,6 @@ impl Simulation {
             .ground_truth(&self.plan, self.options.start_unix_nano)
     }
 
-    /// Unix nanoseconds of the simulation's current instant.
-    pub fn now_unix_nano(&self) -> u64 {
-        self.options.start_unix_nano + self.now
-    }
-
     /// Runs every event up to `seconds` after the start and appends what
     /// happened to `out`.
     pub fn run_for(&mut self, seconds: f64, out: &mut Output) {
@@ -331,419 +328,8 @@ impl Simulation {
             }
             pick -= weight;
         }
-        let trace = self.new_trace(0);
+        let trace = self.new_trace();
         self.launch(None, instance, call, 0, self.now, trace, 0);
-    }
-
-    /// Sends attempt `number` of `call` from `caller_instance` at `at`.
-    #[allow(clippy::too_many_arguments)]
-    fn launch(
-        &mut self,
-        caller: Option<JobKey>,
-        caller_instance: InstanceId,
-        call: CallId,
-        number: u32,
-        at: u64,
-        trace: TraceCtx,
-        depth: u32,
-    ) {
-        let planned = &self.plan.calls[call];
-        let target = planned.via.unwrap_or(planned.to);
-        let timeout = planned.timeout_ns;
-        let callee = self.pick_instance(target, self.plan.instances[caller_instance].region);
-        let span_id = self.id64();
-        let attempt = self.attempts.insert(Attempt {
-            caller,
-            caller_instance,
-            call,
-            callee,
-            span_id,
-            trace,
-            start: at,
-            number,
-            depth,
-        });
-        let loss = self.instances[callee].effects.loss;
-        let mut delay = self.one_way(caller_instance, callee);
-        let mut lost = false;
-        if loss > 0.0 && self.rng.random_bool(loss.min(1.0)) {
-            delay += RETRANSMIT_NS;
-            lost = self.rng.random_bool(LOST_FOR_GOOD);
-        }
-        if !lost {
-            self.schedule(at + delay, Event::Arrive(attempt));
-        }
-        self.schedule(at + timeout, Event::Timeout(attempt));
-    }
-
-    fn pick_instance(&mut self, service: ServiceId, region: usize) -> InstanceId {
-        let now = self.now;
-        let per_region = &self.plan.services[service].instances;
-        let usable = |ids: &[InstanceId]| -> Vec<InstanceId> {
-            ids.iter()
-                .copied()
-                .filter(|&i| self.instances[i].discoverable(now))
-                .collect()
-        };
-        let mut candidates = per_region
-            .get(region)
-            .map(|ids| usable(ids))
-            .unwrap_or_default();
-        if candidates.is_empty() {
-            candidates = usable(&per_region.concat());
-        }
-        if candidates.is_empty() {
-            candidates = per_region.concat();
-        }
-        candidates[self.rng.random_range(0..candidates.len())]
-    }
-
-    fn one_way(&mut self, from: InstanceId, to: InstanceId) -> u64 {
-        let mut ns = self.network.sample(&mut self.rng);
-        if self.plan.instances[from].region != self.plan.instances[to].region {
-            ns += self.plan.cross_region_ns * (0.9 + 0.2 * self.rng.random::<f64>());
-        }
-        ns as u64
-            + self.instances[from].effects.extra_delay_ns
-            + self.instances[to].effects.extra_delay_ns
-    }
-
-    fn arrive(&mut self, key: AttemptKey) {
-        // A request that arrives after its caller gave up is dropped, as
-        // gRPC does with an expired deadline.
-        let Some(attempt) = self.attempts.get(key) else {
-            return;
-        };
-        let (callee, caller_instance, call_id, attempt_trace, attempt_span, attempt_depth) = (
-            attempt.callee,
-            attempt.caller_instance,
-            attempt.call,
-            attempt.trace,
-            attempt.span_id,
-            attempt.depth,
-        );
-        if self.instances[callee].effects.down {
-            let back = self.one_way(callee, caller_instance);
-            self.schedule(self.now + back, Event::Reply(key, Some(Failure::Refused)));
-            return;
-        }
-        let call = &self.plan.calls[call_id];
-        let publish = call.via.is_some();
-        let operation = call.operation;
-        let carries = !self.broken[call_id] && !self.uninstrumented[call.from];
-        let trace = if carries {
-            attempt_trace.child_of(attempt_span)
-        } else {
-            self.new_trace(0)
-        };
-        let depth = attempt_depth + 1;
-        let job = Job {
-            instance: callee,
-            operation,
-            kind: Kind::Server,
-            attempt: Some(key),
-            trace,
-            link: None,
-            span_id: self.id64(),
-            arrived: self.now,
-            depth,
-            steps: VecDeque::new(),
-            outstanding: 0,
-            dependency_failed: false,
-            holds_slot: false,
-            deliver: publish.then_some(call_id),
-        };
-        self.admit(job);
-    }
-
-    fn admit(&mut self, job: Job) {
-        let instance = job.instance;
-        let slots = self.plan.service_of(instance).concurrency;
-        let state = &self.instances[instance];
-        let key = self.jobs.insert(job);
-        if state.busy < state.slots(slots) {
-            self.start(key);
-        } else if state.waiting.len() < MAX_WAITING {
-            self.instances[instance].waiting.push_back(key);
-        } else {
-            self.finish(key, Some(Failure::Overloaded));
-        }
-    }
-
-    fn start(&mut self, key: JobKey) {
-        let job = &self.jobs[key];
-        let (instance, operation, depth) = (job.instance, job.operation, job.depth);
-        self.instances[instance].busy += 1;
-        let service_id = self.plan.instances[instance].service;
-        let service = &self.plan.services[service_id];
-        let work = service.self_time.map_or(0.0, |d| d.sample(&mut self.rng))
-            * self.instances[instance].slowdown(self.now);
-        let work = work as u64;
-        let mut steps = VecDeque::new();
-        steps.push_back(Step::Work(work / 2));
-        if depth < MAX_DEPTH {
-            let mut parallel = Vec::new();
-            for call in self.plan.calls_for(service_id, operation) {
-                let planned = &self.plan.calls[call];
-                if self.faults.call_disabled(call) || !self.rng.random_bool(planned.probability) {
-                    continue;
-                }
-                let (low, high) = planned.count;
-                let count = self.rng.random_range(low..=high);
-                if planned.mode == CallMode::Parallel {
-                    parallel.extend(std::iter::repeat_n(call, count as usize));
-                    continue;
-                }
-                if !parallel.is_empty() {
-                    steps.push_back(Step::Calls(std::mem::take(&mut parallel)));
-                }
-                for _ in 0..count {
-                    steps.push_back(Step::Calls(vec![call]));
-                }
-            }
-            if !parallel.is_empty() {
-                steps.push_back(Step::Calls(parallel));
-            }
-        }
-        steps.push_back(Step::Work(work - work / 2));
-        let job = &mut self.jobs[key];
-        job.steps = steps;
-        job.holds_slot = true;
-        self.next_step(key);
-    }
-
-    fn next_step(&mut self, key: JobKey) {
-        loop {
-            let job = &mut self.jobs[key];
-            match job.steps.pop_front() {
-                Some(Step::Work(ns)) => {
-                    let instance = job.instance;
-                    let cpus = self.plan.service_of(instance).cpus;
-                    let state = &mut self.instances[instance];
-                    if state.cpu_busy < cpus {
-                        state.cpu_busy += 1;
-                        state.count_cpu(ns);
-                        self.schedule(self.now + ns, Event::CpuDone(key));
-                    } else {
-                        state.cpu_waiting.push_back((key, ns));
-                    }
-                    return;
-                }
-                Some(Step::Calls(calls)) => {
-                    if calls.is_empty() {
-                        continue;
-                    }
-                    job.outstanding = calls.len() as u32;
-                    let (instance, trace, span_id, depth) =
-                        (job.instance, job.trace, job.span_id, job.depth);
-                    for call in calls {
-                        self.launch(
-                            Some(key),
-                            instance,
-                            call,
-                            0,
-                            self.now,
-                            trace.parent_for_calls(span_id),
-                            depth,
-                        );
-                    }
-                    return;
-                }
-                None => {
-                    let failed = job.dependency_failed;
-                    let failure = (failed && self.rng.random_bool(ERROR_PROPAGATION))
-                        .then_some(Failure::Dependency);
-                    self.finish(key, failure);
-                    return;
-                }
-            }
-        }
-    }
-
-    fn cpu_done(&mut self, key: JobKey) {
-        let Some(job) = self.jobs.get(key) else {
-            return;
-        };
-        let instance = job.instance;
-        let state = &mut self.instances[instance];
-        state.cpu_busy -= 1;
-        if let Some((next, ns)) = state.cpu_waiting.pop_front() {
-            state.cpu_busy += 1;
-            state.count_cpu(ns);
-            self.schedule(self.now + ns, Event::CpuDone(next));
-        }
-        self.next_step(key);
-    }
-
-    /// A job ends: it frees its slot, answers its caller (unless its
-    /// instance died meanwhile), and reports its span and metrics.
-    fn finish(&mut self, key: JobKey, dependency: Option<Failure>) {
-        let job = self.jobs.remove(key).expect("finishing a live job");
-        let instance = job.instance;
-        if job.holds_slot {
-            let state = &mut self.instances[instance];
-            state.busy -= 1;
-            if let Some(next) = state.waiting.pop_front() {
-                self.start(next);
-            }
-        }
-        if self.instances[instance].effects.down {
-            return;
-        }
-        let failure = dependency.or_else(|| self.own_failure(instance));
-        self.instances[instance].count_request(self.now - job.arrived, failure.is_some());
-        let service = self.plan.instances[instance].service;
-        if job.trace.sampled
-            && !self.uninstrumented[service]
-            && !self.plan.services[service].kind.is_backend()
-        {
-            self.emit(SimSpan {
-                trace_id: job.trace.trace_id,
-                span_id: job.span_id,
-                parent_span_id: job.trace.parent,
-                instance,
-                kind: job.kind,
-                operation: job.operation,
-                peer: service,
-                start: job.arrived,
-                end: self.now,
-                failure,
-                attempt: 0,
-                link: job.link,
-                deployed: self.instances[instance].deployed,
-            });
-        }
-        if let Some(attempt) = job.attempt
-            && let Some(caller) = self.attempts.get(attempt).map(|a| a.caller_instance)
-        {
-            let back = self.one_way(instance, caller);
-            self.schedule(self.now + back, Event::Reply(attempt, failure));
-        }
-        if let (Some(call), None) = (job.deliver, failure) {
-            let delay = self.delivery.sample(&mut self.rng) as u64;
-            self.deliveries += 1;
-            let link = job
-                .attempt
-                .and_then(|a| self.attempts.get(a))
-                .and_then(|a| a.trace.sampled.then_some((a.trace.trace_id, a.span_id)));
-            self.schedule(
-                self.now + delay,
-                Event::Deliver {
-                    call,
-                    region: self.plan.instances[instance].region,
-                    link,
-                    depth: job.depth,
-                },
-            );
-        }
-    }
-
-    fn own_failure(&mut self, instance: InstanceId) -> Option<Failure> {
-        let base = self.plan.service_of(instance).error_rate;
-        let (share, exception) = self.instances[instance].effects.error_share_at(self.now);
-        if share > 0.0 && self.rng.random_bool(share.min(1.0)) {
-            return Some(if exception {
-                Failure::Exception
-            } else {
-                Failure::Server
-            });
-        }
-        (base > 0.0 && self.rng.random_bool(base)).then_some(Failure::Server)
-    }
-
-    fn reply(&mut self, key: AttemptKey, failure: Option<Failure>) {
-        if let Some(attempt) = self.attempts.remove(key) {
-            self.attempt_done(attempt, failure);
-        }
-    }
-
-    fn timeout(&mut self, key: AttemptKey) {
-        if let Some(attempt) = self.attempts.remove(key) {
-            self.attempt_done(attempt, Some(Failure::Timeout));
-        }
-    }
-
-    /// The caller has its answer (or gave up): it reports the attempt,
-    /// retries if it may, or carries on with its own work.
-    fn attempt_done(&mut self, attempt: Attempt, failure: Option<Failure>) {
-        let call = &self.plan.calls[attempt.call];
-        let (retries, mode, to, via) = (call.retries, call.mode, call.to, call.via);
-        let caller_service = self.plan.instances[attempt.caller_instance].service;
-        if attempt.trace.sampled && !self.uninstrumented[caller_service] {
-            let operation = self.plan.calls[attempt.call].operation;
-            self.emit(SimSpan {
-                trace_id: attempt.trace.trace_id,
-                span_id: attempt.span_id,
-                parent_span_id: attempt.trace.parent,
-                instance: attempt.caller_instance,
-                kind: if mode == CallMode::Async {
-                    Kind::Producer
-                } else {
-                    Kind::Client
-                },
-                operation,
-                peer: via.unwrap_or(to),
-                start: attempt.start,
-                end: self.now,
-                failure,
-                attempt: attempt.number,
-                link: None,
-                deployed: self.instances[attempt.caller_instance].deployed,
-            });
-        }
-        if failure.is_some() && attempt.number < retries {
-            let backoff = RETRY_BACKOFF_NS << attempt.number.min(6);
-            self.launch(
-                attempt.caller,
-                attempt.caller_instance,
-                attempt.call,
-                attempt.number + 1,
-                self.now + backoff,
-                attempt.trace,
-                attempt.depth,
-            );
-            return;
-        }
-        let Some(caller) = attempt
-            .caller
-            .and_then(|key| self.jobs.get_mut(key).map(|j| (key, j)))
-        else {
-            return;
-        };
-        let (key, job) = caller;
-        job.dependency_failed |= failure.is_some();
-        job.outstanding -= 1;
-        if job.outstanding == 0 {
-            self.next_step(key);
-        }
-    }
-
-    fn deliver(&mut self, call: CallId, region: usize, link: Option<(u128, u64)>, depth: u32) {
-        self.deliveries -= 1;
-        let planned = &self.plan.calls[call];
-        let (consumer, operation) = (planned.to, planned.operation);
-        let instance = self.pick_instance(consumer, region);
-        if self.instances[instance].effects.down {
-            return;
-        }
-        let trace = self.new_trace(0);
-        let job = Job {
-            instance,
-            operation,
-            kind: Kind::Consumer,
-            attempt: None,
-            trace,
-            link,
-            span_id: self.id64(),
-            arrived: self.now,
-            depth: depth + 1,
-            steps: VecDeque::new(),
-            outstanding: 0,
-            dependency_failed: false,
-            holds_slot: false,
-            deliver: None,
-        };
-        self.admit(job);
     }
 
     fn metrics_tick(&mut self) {
@@ -772,7 +358,7 @@ impl Simulation {
         self.out.spans.push(span);
     }
 
-    fn new_trace(&mut self, parent: u64) -> TraceCtx {
+    fn new_trace(&mut self) -> TraceCtx {
         let mut trace_id = 0;
         while trace_id == 0 {
             trace_id = self.rng.random::<u128>();
@@ -782,7 +368,7 @@ impl Simulation {
             .random_bool(self.options.sampling_ratio.clamp(0.0, 1.0));
         TraceCtx {
             trace_id,
-            parent,
+            parent: 0,
             sampled,
         }
     }
