@@ -315,10 +315,9 @@ impl Simulation {
 
     /// A request from a random entry instance, chosen by the request mix.
     fn entry_request(&mut self) {
-        let entry = &self.plan.services[self.plan.entry];
-        let all: Vec<InstanceId> = entry.instances.iter().flatten().copied().collect();
-        let instance = all[self.rng.random_range(0..all.len())];
-        let total: f64 = self.plan.entry_mix.iter().map(|(_, w)| w).sum();
+        let count = self.plan.entry_instances.len();
+        let instance = self.plan.entry_instances[self.rng.random_range(0..count)];
+        let total = self.plan.entry_weight;
         let mut pick = self.rng.random_range(0.0..total.max(f64::MIN_POSITIVE));
         let mut call = self.plan.entry_mix[0].0;
         for &(id, weight) in &self.plan.entry_mix {

@@ -28,8 +28,10 @@ pub(crate) struct PlannedService {
     pub instrumented: bool,
     /// Its instances, per region index (empty where it does not run).
     pub instances: Vec<Vec<InstanceId>>,
-    /// Calls it makes, per operation it serves; `None` key: every operation.
-    pub calls_within: BTreeMap<Option<OperationId>, Vec<CallId>>,
+    /// Calls it makes, in file order, per operation it serves.
+    pub calls_by_operation: BTreeMap<OperationId, Vec<CallId>>,
+    /// Calls it makes whatever the operation (the entry's request mix).
+    pub calls_always: Vec<CallId>,
 }
 
 pub(crate) struct PlannedInstance {
@@ -61,6 +63,9 @@ pub(crate) struct Plan {
     pub entry: ServiceId,
     /// The entry's calls and their weights: the request mix.
     pub entry_mix: Vec<(CallId, f64)>,
+    pub entry_weight: f64,
+    /// The entry's instances, all regions.
+    pub entry_instances: Vec<InstanceId>,
     pub rate: f64,
     pub cross_region_ns: f64,
     pub versions: Vec<Arc<str>>,
@@ -95,7 +100,8 @@ impl Plan {
             .collect();
         let regions: Vec<Arc<str>> = topology.regions.iter().map(|r| r.as_str().into()).collect();
         let mut instances = Vec::new();
-        let mut services = Vec::new();
+        let mut services: Vec<PlannedService> = Vec::new();
+        let mut within_by_service = Vec::new();
         for (id, spec) in topology.services.iter().enumerate() {
             let mut per_region = vec![Vec::new(); regions.len()];
             for region in topology.regions_of(spec) {
@@ -137,11 +143,27 @@ impl Plan {
                 error_rate: spec.error_rate,
                 instrumented: spec.instrumented,
                 instances: per_region,
-                calls_within,
+                calls_by_operation: BTreeMap::new(),
+                calls_always: calls_within.remove(&None).unwrap_or_default(),
             });
+            within_by_service.push(calls_within);
+        }
+        // Each operation a service serves: its own calls and the
+        // operation-independent ones, merged in file order.
+        for call in &calls {
+            let service = &mut services[call.to];
+            if service.calls_by_operation.contains_key(&call.operation) {
+                continue;
+            }
+            let mut merged = service.calls_always.clone();
+            if let Some(specific) = within_by_service[call.to].get(&Some(call.operation)) {
+                merged.extend(specific);
+            }
+            merged.sort_unstable();
+            service.calls_by_operation.insert(call.operation, merged);
         }
         let entry = index(&topology.entry);
-        let entry_mix = calls
+        let entry_mix: Vec<(CallId, f64)> = calls
             .iter()
             .enumerate()
             .filter(|(_, c)| c.from == entry)
@@ -152,7 +174,9 @@ impl Plan {
             .iter()
             .map(|s| s.version.as_str().into())
             .collect();
+        let entry_instances = services[entry].instances.concat();
         Self {
+            entry_instances,
             namespace: topology.namespace.as_str().into(),
             regions,
             services,
@@ -160,6 +184,7 @@ impl Plan {
             calls,
             operations,
             entry,
+            entry_weight: entry_mix.iter().map(|(_, w)| w).sum(),
             entry_mix,
             rate: topology.rate,
             cross_region_ns: topology.cross_region_ms * MS,
@@ -168,17 +193,12 @@ impl Plan {
     }
 
     /// The calls `service` makes while serving `operation`, in file order.
-    pub(crate) fn calls_for(&self, service: ServiceId, operation: OperationId) -> Vec<CallId> {
-        let within = &self.services[service].calls_within;
-        let mut calls: Vec<CallId> = within
-            .get(&None)
-            .into_iter()
-            .chain(within.get(&Some(operation)))
-            .flatten()
-            .copied()
-            .collect();
-        calls.sort_unstable();
-        calls
+    pub(crate) fn calls_for(&self, service: ServiceId, operation: OperationId) -> &[CallId] {
+        let service = &self.services[service];
+        service
+            .calls_by_operation
+            .get(&operation)
+            .unwrap_or(&service.calls_always)
     }
 
     pub(crate) fn service_of(&self, instance: InstanceId) -> &PlannedService {

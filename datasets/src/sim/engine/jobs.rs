@@ -3,6 +3,7 @@
 //! answers.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use rand::RngExt;
 use rand_distr::Distribution;
@@ -41,8 +42,9 @@ impl Simulation {
         steps.push_back(Step::Work(work / 2));
         if depth < MAX_DEPTH {
             let mut parallel = Vec::new();
-            for call in self.plan.calls_for(service_id, operation) {
-                let planned = &self.plan.calls[call];
+            let plan = Arc::clone(&self.plan);
+            for &call in plan.calls_for(service_id, operation) {
+                let planned = &plan.calls[call];
                 if self.faults.call_disabled(call) || !self.rng.random_bool(planned.probability) {
                     continue;
                 }
