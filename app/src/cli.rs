@@ -28,7 +28,17 @@ pub(crate) enum Command {
     Demo(DemoArgs),
     /// Send simulated Online Boutique traffic to any OTLP endpoint.
     Simulate(SimulateArgs),
+    /// Simulate a case (topology, seed, faults) and write it as OTLP files
+    /// with its ground truth.
+    Generate(GenerateArgs),
+    /// Send a dataset written by `generate` to any OTLP endpoint, at N×
+    /// real time or as fast as it takes them.
+    Replay(ReplayArgs),
 }
+
+/// The `--help` line of the bundled topologies.
+const TOPOLOGIES: &str =
+    "online-boutique, sock-shop, train-ticket, social-network, hotel-reservation, bank";
 
 /// Where the control plane listens and keeps its data; each flag overrides
 /// the config file, which overrides the defaults.
@@ -101,4 +111,111 @@ pub(crate) struct SimulateArgs {
     /// Stop after this many seconds [default: run until Ctrl-C].
     #[arg(long, value_name = "SECONDS")]
     pub(crate) duration: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum FormatArg {
+    /// Length-delimited OTLP protobuf (the OTel Collector file exporter's `proto`).
+    Protobuf,
+    /// OTLP JSON, one request per line (the file exporter's `json`).
+    Json,
+}
+
+#[derive(Debug, Args, Clone)]
+pub(crate) struct GenerateArgs {
+    /// Directory to write (created if missing; files of an earlier run are replaced).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: std::path::PathBuf,
+    /// A case file (TOML: topology, duration_s, [options] with seed and [[options.faults]]);
+    /// the flags below override it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) case: Option<std::path::PathBuf>,
+    #[arg(long, value_name = "NAME|FILE", help = format!("Bundled topology ({TOPOLOGIES}) or a topology file [default: online-boutique]"))]
+    pub(crate) topology: Option<String>,
+    /// Simulated seconds [default: 600].
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) duration: Option<f64>,
+    /// Seed; the same case and seed give byte-identical files [default: 1].
+    #[arg(long, value_name = "N")]
+    pub(crate) seed: Option<u64>,
+    /// Entry requests per second [default: the topology's rate].
+    #[arg(long, value_name = "N")]
+    pub(crate) rate: Option<f64>,
+    #[arg(long, value_enum, default_value = "protobuf")]
+    pub(crate) format: FormatArg,
+    /// Gzip the OTLP files.
+    #[arg(long)]
+    pub(crate) gzip: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum TimestampsArg {
+    /// Move every timestamp so the dataset starts now (what a live twin expects).
+    Shift,
+    /// Send the timestamps as recorded.
+    Keep,
+}
+
+#[derive(Debug, Args, Clone)]
+pub(crate) struct ReplayArgs {
+    /// A dataset directory written by `meshtwin generate`.
+    #[arg(value_name = "DIR")]
+    pub(crate) dataset: std::path::PathBuf,
+    /// OTLP endpoint, e.g. http://127.0.0.1:4317 (gRPC) or http://127.0.0.1:4318 (HTTP).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:4317")]
+    pub(crate) endpoint: String,
+    /// OTLP transport.
+    #[arg(long, value_enum, default_value = "grpc")]
+    pub(crate) protocol: ProtocolArg,
+    /// Multiple of real time (10 = ten simulated seconds per second), or `max`
+    /// for as fast as the endpoint takes them.
+    #[arg(long, value_name = "N|max", default_value = "1", value_parser = parse_speed)]
+    pub(crate) speed: Speed,
+    #[arg(long, value_enum, default_value = "shift")]
+    pub(crate) timestamps: TimestampsArg,
+}
+
+/// A multiple of real time; `None` for as fast as possible.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Speed(pub(crate) Option<f64>);
+
+/// `max` or a positive finite multiple.
+fn parse_speed(text: &str) -> Result<Speed, String> {
+    if text == "max" {
+        return Ok(Speed(None));
+    }
+    match text.parse::<f64>() {
+        Ok(speed) if speed.is_finite() && speed > 0.0 => Ok(Speed(Some(speed))),
+        _ => Err(format!("expected a positive number or `max`, not {text:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn replay_speed_is_a_positive_multiple_or_max() {
+        let parse = |speed: &str| {
+            Cli::try_parse_from(["meshtwin", "replay", "dir", &format!("--speed={speed}")]).map(
+                |cli| match cli.command {
+                    Command::Replay(args) => args.speed,
+                    _ => unreachable!("replay parses as replay"),
+                },
+            )
+        };
+        assert_eq!(parse("max").unwrap(), Speed(None));
+        assert_eq!(parse("2.5").unwrap(), Speed(Some(2.5)));
+        for bad in ["0", "-1", "inf", "fast"] {
+            let error = parse(bad).unwrap_err().to_string();
+            assert!(error.contains("positive number or `max`"), "{bad}: {error}");
+        }
+    }
 }

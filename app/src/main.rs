@@ -11,7 +11,9 @@ mod cli;
 mod control_api;
 mod control_plane;
 mod data_dir;
+mod generate;
 mod grpc_service;
+mod replay;
 mod routes_api;
 mod settings;
 
@@ -60,6 +62,8 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::Demo(args) => demo(args).await,
             Command::Simulate(args) => simulate(args).await,
+            Command::Generate(args) => generate::generate(&args),
+            Command::Replay(args) => replay::replay(args).await,
         }
     });
     match outcome {

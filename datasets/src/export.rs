@@ -1,4 +1,5 @@
-//! Sends export requests to any OTLP endpoint, over gRPC or HTTP/protobuf.
+//! Sends trace and metrics export requests to any OTLP endpoint, over
+//! gRPC or HTTP/protobuf.
 
 use std::time::Duration;
 
@@ -7,6 +8,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use prost::Message;
@@ -33,21 +36,49 @@ pub enum ExportError {
     Http(String),
 }
 
-/// An OTLP trace exporter for one endpoint.
+impl ExportError {
+    /// Worth sending again later: the receiver is busy or not reachable.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Endpoint { .. } => false,
+            Self::Grpc(status) => matches!(
+                status.code(),
+                tonic::Code::Unavailable
+                    | tonic::Code::ResourceExhausted
+                    | tonic::Code::DeadlineExceeded
+                    | tonic::Code::Aborted
+            ),
+            Self::Http(message) => {
+                !message.starts_with("HTTP 4") || message.starts_with("HTTP 429")
+            }
+        }
+    }
+}
+
+/// An OTLP exporter for one endpoint.
 pub enum Exporter {
-    Grpc(TraceServiceClient<Channel>),
+    Grpc(Box<GrpcExporter>),
     Http(Box<HttpExporter>),
 }
 
-/// The OTLP/HTTP side: a pooled client and the `/v1/traces` URL.
+/// The OTLP/gRPC side: both services' clients on one channel.
+pub struct GrpcExporter {
+    traces: TraceServiceClient<Channel>,
+    metrics: MetricsServiceClient<Channel>,
+}
+
+/// The OTLP/HTTP side: a pooled client and the `/v1/traces` and
+/// `/v1/metrics` URLs.
 pub struct HttpExporter {
     client: Client<HttpConnector, Full<Bytes>>,
-    url: http::Uri,
+    traces: http::Uri,
+    metrics: http::Uri,
 }
 
 impl Exporter {
     /// An exporter for `endpoint`: `http://host:4317` for gRPC, or
-    /// `http://host:4318` (the `/v1/traces` path is added) for HTTP.
+    /// `http://host:4318` (the `/v1/traces` and `/v1/metrics` paths are
+    /// added) for HTTP.
     /// Connects lazily: a collector that is not up yet is not an error.
     pub fn new(endpoint: &str, protocol: OtlpProtocol) -> Result<Self, ExportError> {
         let invalid = |reason: String| ExportError::Endpoint {
@@ -63,54 +94,81 @@ impl Exporter {
                     .initial_stream_window_size(WINDOW_BYTES)
                     .initial_connection_window_size(WINDOW_BYTES)
                     .connect_lazy();
-                Ok(Self::Grpc(TraceServiceClient::new(channel)))
+                Ok(Self::Grpc(Box::new(GrpcExporter {
+                    traces: TraceServiceClient::new(channel.clone()),
+                    metrics: MetricsServiceClient::new(channel),
+                })))
             }
             OtlpProtocol::HttpProtobuf => {
                 let base = endpoint.trim_end_matches('/');
-                let url = if base.ends_with("/v1/traces") {
-                    base.to_owned()
-                } else {
-                    format!("{base}/v1/traces")
+                let base = base.strip_suffix("/v1/traces").unwrap_or(base);
+                let url = |path: &str| -> Result<http::Uri, ExportError> {
+                    let url: http::Uri = format!("{base}{path}")
+                        .parse()
+                        .map_err(|e: http::uri::InvalidUri| invalid(e.to_string()))?;
+                    if url.scheme_str() != Some("http") {
+                        return Err(invalid("only http:// endpoints are supported".to_owned()));
+                    }
+                    Ok(url)
                 };
-                let url: http::Uri = url
-                    .parse()
-                    .map_err(|e: http::uri::InvalidUri| invalid(e.to_string()))?;
-                if url.scheme_str() != Some("http") {
-                    return Err(invalid("only http:// endpoints are supported".to_owned()));
-                }
                 let client = Client::builder(TokioExecutor::new()).build_http();
-                Ok(Self::Http(Box::new(HttpExporter { client, url })))
+                Ok(Self::Http(Box::new(HttpExporter {
+                    client,
+                    traces: url("/v1/traces")?,
+                    metrics: url("/v1/metrics")?,
+                })))
             }
         }
     }
 
     pub async fn export(&mut self, request: ExportTraceServiceRequest) -> Result<(), ExportError> {
         match self {
-            Self::Grpc(client) => {
-                client.export(request).await?;
+            Self::Grpc(grpc) => {
+                grpc.traces.export(request).await?;
                 Ok(())
             }
             Self::Http(http) => {
-                let HttpExporter { client, url } = http.as_mut();
-                let body = Full::new(Bytes::from(request.encode_to_vec()));
-                let post = http::Request::post(url.clone())
-                    .header(http::header::CONTENT_TYPE, "application/x-protobuf")
-                    .body(body)
-                    .map_err(|e| ExportError::Http(e.to_string()))?;
-                let response = tokio::time::timeout(TIMEOUT, client.request(post))
-                    .await
-                    .map_err(|_| ExportError::Http("timed out".to_owned()))?
-                    .map_err(|e| ExportError::Http(e.to_string()))?;
-                let status = response.status();
-                if status.is_success() {
-                    return Ok(());
-                }
-                let body = response.into_body().collect().await.map(|b| b.to_bytes());
-                let detail = body
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default();
-                Err(ExportError::Http(format!("HTTP {status}: {detail}")))
+                let url = http.traces.clone();
+                http.post(url, request.encode_to_vec()).await
             }
         }
+    }
+
+    pub async fn export_metrics(
+        &mut self,
+        request: ExportMetricsServiceRequest,
+    ) -> Result<(), ExportError> {
+        match self {
+            Self::Grpc(grpc) => {
+                grpc.metrics.export(request).await?;
+                Ok(())
+            }
+            Self::Http(http) => {
+                let url = http.metrics.clone();
+                http.post(url, request.encode_to_vec()).await
+            }
+        }
+    }
+}
+
+impl HttpExporter {
+    async fn post(&self, url: http::Uri, body: Vec<u8>) -> Result<(), ExportError> {
+        let post = http::Request::post(url)
+            .header(http::header::CONTENT_TYPE, "application/x-protobuf")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| ExportError::Http(e.to_string()))?;
+        let response = tokio::time::timeout(TIMEOUT, self.client.request(post))
+            .await
+            .map_err(|_| ExportError::Http("timed out".to_owned()))?
+            .map_err(|e| ExportError::Http(e.to_string()))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = response.into_body().collect().await.map(|b| b.to_bytes());
+        let detail = body
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        Err(ExportError::Http(format!("HTTP {status}: {detail}")))
     }
 }

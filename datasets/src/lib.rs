@@ -9,6 +9,7 @@
 //! live OTLP to any endpoint from the [`simulator`]. The same inputs always
 //! give the same output.
 
+pub mod dataset;
 pub mod export;
 pub mod generator;
 pub mod sim;

@@ -21,7 +21,7 @@ fn run(args: &[&str]) -> (i32, String, String) {
 fn help_explains_every_subcommand_and_flag() {
     let (code, out, _) = run(&["--help"]);
     assert_eq!(code, 0);
-    for word in ["serve", "demo", "simulate"] {
+    for word in ["serve", "demo", "simulate", "generate", "replay"] {
         assert!(out.contains(word), "{word} missing from:\n{out}");
     }
     let (code, out, _) = run(&["serve", "--help"]);

@@ -240,9 +240,10 @@ impl Simulation {
             .ground_truth(&self.plan, self.options.start_unix_nano)
     }
 
-    /// Runs every event up to `seconds` after the start and appends what
+    /// Runs every event up to `seconds` after the start (not `seconds`
+    /// more) and appends what
     /// happened to `out`.
-    pub fn run_for(&mut self, seconds: f64, out: &mut Output) {
+    pub fn run_until(&mut self, seconds: f64, out: &mut Output) {
         let until = self.now.max((seconds * 1e9) as u64);
         while let Some(Reverse((at, _, slot))) = self.events.peek().copied() {
             if at > until {

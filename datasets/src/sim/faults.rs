@@ -87,9 +87,9 @@ impl FaultKind {
     }
 }
 
-/// One scheduled fault.
+/// One scheduled fault. (Unknown keys are refused by [`FaultKind`]:
+/// serde cannot deny them here beside a flattened field.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Fault {
     #[serde(flatten)]
     pub kind: FaultKind,

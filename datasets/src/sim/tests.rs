@@ -6,7 +6,7 @@ use crate::topology::{Topology, library};
 fn run(topology: &Topology, options: SimOptions, seconds: f64) -> (Simulation, Output) {
     let mut simulation = Simulation::new(topology, options);
     let mut out = Output::default();
-    simulation.run_for(seconds, &mut out);
+    simulation.run_until(seconds, &mut out);
     (simulation, out)
 }
 
