@@ -34,6 +34,12 @@ pub(crate) enum Command {
     /// Send a dataset written by `generate` to any OTLP endpoint, at N×
     /// real time or as fast as it takes them.
     Replay(ReplayArgs),
+    /// Generate a suite of fault cases (cached) and score root-cause
+    /// rankings on it: AC@1, AC@3, Avg@5 per topology and fault type.
+    Eval(EvalArgs),
+    /// Print a suite's config with fresh random seeds: a sealed suite
+    /// nobody has tuned on.
+    SealSuite(SealArgs),
 }
 
 /// The `--help` line of the bundled topologies.
@@ -218,4 +224,28 @@ mod tests {
             assert!(error.contains("positive number or `max`"), "{bad}: {error}");
         }
     }
+}
+
+#[derive(Debug, Args, Clone)]
+pub(crate) struct EvalArgs {
+    /// A bundled suite (`dev`, `smoke`) or a suite config file.
+    #[arg(value_name = "SUITE")]
+    pub(crate) suite: String,
+    /// Where generated cases are kept and reused [default: $XDG_CACHE_HOME/meshtwin/suites,
+    /// else ~/.cache/meshtwin/suites].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) cache: Option<std::path::PathBuf>,
+    /// Where report.md and report.json go [default: ./meshtwin-eval/SUITE].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<std::path::PathBuf>,
+    /// Worker threads [default: the number of CPUs].
+    #[arg(long, value_name = "N")]
+    pub(crate) jobs: Option<usize>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub(crate) struct SealArgs {
+    /// A bundled suite (`dev`, `smoke`) or a suite config file.
+    #[arg(value_name = "SUITE")]
+    pub(crate) suite: String,
 }

@@ -11,6 +11,7 @@ mod cli;
 mod control_api;
 mod control_plane;
 mod data_dir;
+mod eval;
 mod generate;
 mod grpc_service;
 mod replay;
@@ -64,6 +65,8 @@ fn main() -> ExitCode {
             Command::Simulate(args) => simulate(args).await,
             Command::Generate(args) => generate::generate(&args),
             Command::Replay(args) => replay::replay(args).await,
+            Command::Eval(args) => eval::eval(&args),
+            Command::SealSuite(args) => eval::seal(&args),
         }
     });
     match outcome {

@@ -14,6 +14,7 @@ pub mod export;
 pub mod generator;
 pub mod sim;
 pub mod simulator;
+pub mod suite;
 pub mod topology;
 
 pub use export::{Exporter, OtlpProtocol};

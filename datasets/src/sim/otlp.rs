@@ -42,6 +42,11 @@ impl OtlpWriter {
         Self { plan }
     }
 
+    /// The name of a simulated service.
+    pub fn service_name(&self, service: super::plan::ServiceId) -> &str {
+        &self.plan.services[service].name
+    }
+
     pub fn instance_count(&self) -> usize {
         self.plan.instances.len()
     }

@@ -1,0 +1,100 @@
+//! The baselines on clear-cut cases: a strong fault on one service must
+//! put that service at or near the top, the same way every run.
+
+use meshtwin_datasets::dataset::{CaseSpec, WriteOptions, generate};
+use meshtwin_datasets::sim::{Fault, FaultKind, SimOptions};
+
+use crate::baselines;
+use crate::case_data::CaseData;
+
+fn case(kind: FaultKind, service: &str) -> CaseData {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = CaseSpec {
+        topology: "online-boutique".to_owned(),
+        duration_s: 120.0,
+        options: SimOptions {
+            seed: 5,
+            faults: vec![Fault {
+                kind,
+                service: service.to_owned(),
+                instance: 0,
+                region: None,
+                start_s: 70.0,
+                duration_s: 40.0,
+            }],
+            ..SimOptions::default()
+        },
+    };
+    generate(&spec, dir.path(), WriteOptions::default(), &mut |_| {}).unwrap();
+    CaseData::load(dir.path()).unwrap()
+}
+
+/// Each method's position (1-based) of `truth`.
+fn positions(data: &CaseData, truth: &str) -> Vec<(&'static str, usize)> {
+    let window = crate::window(data).unwrap();
+    baselines::all()
+        .iter()
+        .map(|ranker| {
+            let ranking = ranker.rank(data, &window);
+            assert_eq!(
+                ranking,
+                ranker.rank(data, &window),
+                "{} is deterministic",
+                ranker.name()
+            );
+            assert_eq!(
+                ranking.len(),
+                data.candidates().len(),
+                "every candidate ranked"
+            );
+            let at = ranking
+                .iter()
+                .position(|(n, _)| data.names[*n as usize] == truth)
+                .expect("the root cause is a candidate");
+            (ranker.name(), at + 1)
+        })
+        .collect()
+}
+
+#[test]
+fn injected_errors_on_a_leaf_put_it_first_for_the_error_driven_methods() {
+    let data = case(FaultKind::ErrorReturns { share: 0.8 }, "productcatalog");
+    let at = positions(&data, "productcatalog");
+    for (method, position) in &at {
+        match *method {
+            "random" => {}
+            "TraceRCA" | "BARO" => assert_eq!(*position, 1, "{at:?}"),
+            _ => assert!(*position <= 3, "{at:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_crashed_service_is_found_by_the_trace_methods() {
+    let data = case(FaultKind::InstanceCrash, "currency");
+    let at = positions(&data, "currency");
+    let of = |m: &str| at.iter().find(|(n, _)| *n == m).unwrap().1;
+    assert!(of("TraceRCA") <= 2, "{at:?}");
+    assert!(of("MicroRank") <= 3, "{at:?}");
+}
+
+#[test]
+fn the_candidates_are_the_services_that_do_work() {
+    let data = case(FaultKind::CpuHog { factor: 4.0 }, "cart");
+    let names: Vec<&str> = data
+        .candidates()
+        .into_iter()
+        .map(|n| data.names[n as usize].as_str())
+        .collect();
+    assert!(
+        names.contains(&"redis-cart"),
+        "the datastore, named by its callers"
+    );
+    assert!(names.contains(&"frontend"));
+    assert!(!names.contains(&"loadgenerator"), "the client does no work");
+    assert!(
+        data.metrics
+            .iter()
+            .any(|m| data.names[m.metric as usize] == "container.cpu.utilization")
+    );
+}
