@@ -1,4 +1,4 @@
-//! `meshtwin-proxy` as a process: its dependency tree, bad config, a
+//! `meshtwin-proxy` as a process: bad config, a
 //! graceful SIGTERM, certificate rotation under load, and the scheduling
 //! policy of its threads.
 
@@ -8,39 +8,6 @@ use std::time::{Duration, Instant};
 use meshtwin_tests::client;
 use meshtwin_tests::mesh::{MeshProxy, Pair, ProxySpec, sibling_bin};
 use meshtwin_tests::sandbox::Meshtwin;
-use meshtwin_tests::tools::workspace;
-
-#[test]
-fn the_proxy_links_no_query_engine_and_no_dataframes() {
-    let output = Command::new(env!("CARGO"))
-        .args([
-            "tree",
-            "--offline",
-            "-p",
-            "meshtwin-proxy",
-            "-e",
-            "normal,build",
-            "--prefix",
-            "none",
-        ])
-        .current_dir(workspace())
-        .output()
-        .expect("run cargo tree");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let tree = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        tree.contains("rustls"),
-        "the tree is not the proxy's: {tree}"
-    );
-    for banned in ["datafusion", "polars", "arrow"] {
-        let found: Vec<&str> = tree.lines().filter(|l| l.starts_with(banned)).collect();
-        assert!(found.is_empty(), "meshtwin-proxy depends on {found:?}");
-    }
-}
 
 #[test]
 fn a_bad_config_exits_64_listing_every_problem() {

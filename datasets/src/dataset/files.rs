@@ -43,7 +43,7 @@ const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
 
 enum Sink {
     Plain(BufWriter<File>),
-    Gzip(GzEncoder<BufWriter<File>>),
+    Gzip(Box<GzEncoder<BufWriter<File>>>),
 }
 
 impl Write for Sink {
@@ -74,7 +74,7 @@ impl RequestWriter {
     pub fn create(path: &Path, encoding: Encoding, gzip: bool) -> io::Result<Self> {
         let file = BufWriter::with_capacity(1 << 20, File::create(path)?);
         let sink = if gzip {
-            Sink::Gzip(GzEncoder::new(file, Compression::fast()))
+            Sink::Gzip(Box::new(GzEncoder::new(file, Compression::fast())))
         } else {
             Sink::Plain(file)
         };
