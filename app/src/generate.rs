@@ -69,6 +69,7 @@ pub(crate) fn generate(args: &GenerateArgs) -> Result<(), Failure> {
     bar.finish_and_clear();
     let (manifest, labels) = result.map_err(|e| match e {
         dataset::DatasetError::Io { .. } => Failure::Start(e.to_string()),
+        dataset::DatasetError::Case(problems) => Failure::Config(ConfigProblems(problems)),
         other => problem(other.to_string()),
     })?;
     let took = started.elapsed().as_secs_f64();

@@ -94,8 +94,8 @@ impl Manifest {
 pub enum DatasetError {
     #[error("invalid topology:\n  {}", .0.0.join("\n  "))]
     Topology(#[from] TopologyError),
-    #[error("invalid case: {0}")]
-    Case(String),
+    #[error("invalid case:\n  {}", .0.join("\n  "))]
+    Case(Vec<String>),
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -127,13 +127,27 @@ pub fn generate(
     write: WriteOptions,
     progress: &mut dyn FnMut(f64),
 ) -> Result<(Manifest, Vec<GroundTruth>), DatasetError> {
+    let topology = case.load_topology()?;
+    let mut problems = case.options.problems(&topology);
     if !(case.duration_s.is_finite() && case.duration_s > 0.0) {
-        return Err(DatasetError::Case(format!(
+        problems.push(format!(
             "duration_s must be a positive number of seconds, not {}",
             case.duration_s
-        )));
+        ));
     }
-    let topology = case.load_topology()?;
+    for (i, fault) in case.options.faults.iter().enumerate() {
+        if fault.start_s >= case.duration_s {
+            problems.push(format!(
+                "faults[{i}] ({}) starts at {} s, after the run ends at {} s",
+                fault.kind.label(),
+                fault.start_s,
+                case.duration_s
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(DatasetError::Case(problems));
+    }
     std::fs::create_dir_all(dir).map_err(io_error(dir))?;
     // A manifest left from an earlier run would vouch for half-written files.
     let manifest_path = dir.join(MANIFEST);

@@ -17,6 +17,7 @@ mod instance;
 pub mod otlp;
 pub(crate) mod plan;
 pub mod record;
+mod validate;
 
 use serde::{Deserialize, Serialize};
 

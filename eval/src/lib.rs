@@ -107,7 +107,7 @@ pub fn evaluate(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
         .build()
-        .map_err(|e| DatasetError::Case(format!("cannot start worker threads: {e}")))?;
+        .map_err(|e| DatasetError::Case(vec![format!("cannot start worker threads: {e}")]))?;
     let scored: Vec<Result<Vec<CaseScore>, DatasetError>> = pool.install(|| {
         scorable
             .par_iter()

@@ -195,3 +195,55 @@ fn shifting_time_moves_spans_events_and_points() {
         }
     }
 }
+
+#[test]
+fn every_problem_with_a_case_is_listed_before_anything_runs() {
+    let mut bad = case(10.0);
+    let fault = |kind, service: &str, region: Option<&str>, instance| Fault {
+        kind,
+        service: service.to_owned(),
+        instance,
+        region: region.map(str::to_owned),
+        start_s: 2.0,
+        duration_s: 5.0,
+    };
+    bad.options.faults = vec![
+        fault(FaultKind::CpuHog { factor: 2.0 }, "crat", None, 0),
+        fault(FaultKind::CpuHog { factor: 2.0 }, "cart", Some("mars-1"), 0),
+        fault(FaultKind::InstanceCrash, "cart", None, 7),
+        fault(
+            FaultKind::MissingCall {
+                to: "email".to_owned(),
+            },
+            "cart",
+            None,
+            0,
+        ),
+    ];
+    bad.options.faults[0].start_s = 30.0;
+    bad.options.uninstrumented = vec!["nobody".to_owned()];
+    bad.options.sampling_ratio = 0.0;
+    let dir = tempfile::tempdir().unwrap();
+    let Err(DatasetError::Case(problems)) =
+        generate(&bad, dir.path(), WriteOptions::default(), &mut |_| {})
+    else {
+        panic!("refused")
+    };
+    let expected = [
+        "uninstrumented: no service \"nobody\"",
+        "sampling_ratio",
+        "faults[0] (cpu_hog): no service \"crat\"",
+        "faults[1] (cpu_hog): cart does not run in region \"mars-1\"",
+        "faults[2] (instance_crash): cart has 1 instance(s) per region; instance 7",
+        "faults[3] (missing_call): cart makes no call to \"email\"",
+        "faults[0] (cpu_hog) starts at 30 s, after the run ends at 10 s",
+    ];
+    assert_eq!(problems.len(), expected.len(), "{problems:#?}");
+    for (problem, expected) in problems.iter().zip(expected) {
+        assert!(
+            problem.contains(expected),
+            "{problem:?} should say {expected:?}"
+        );
+    }
+    assert!(!dir.path().join("traces.pb").exists(), "nothing written");
+}

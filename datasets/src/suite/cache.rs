@@ -82,6 +82,6 @@ pub fn generate(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
         .build()
-        .map_err(|e| DatasetError::Case(format!("cannot start worker threads: {e}")))?;
+        .map_err(|e| DatasetError::Case(vec![format!("cannot start worker threads: {e}")]))?;
     pool.install(|| cases.par_iter().map(one).collect())
 }

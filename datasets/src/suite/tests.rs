@@ -50,6 +50,11 @@ fn the_dev_suite_has_five_topologies_ten_fault_types_three_seeds_and_fault_free_
 
 #[test]
 fn targets_are_drawn_from_what_the_traffic_reaches() {
+    for case in dev() {
+        let topology = crate::topology::library::bundled(&case.topology).unwrap();
+        let problems = case.spec.options.problems(&topology);
+        assert!(problems.is_empty(), "{}: {problems:?}", case.name);
+    }
     for case in dev().iter().filter(|c| c.kind == CaseKind::Fault) {
         let topology = crate::topology::library::bundled(&case.topology).unwrap();
         let fault = &case.spec.options.faults[0];
