@@ -66,6 +66,7 @@ impl Report {
             for (topology, fault) in [
                 (score.topology.as_str(), score.fault.as_str()),
                 (score.topology.as_str(), "all"),
+                ("all", score.fault.as_str()),
                 ("all", "all"),
             ] {
                 groups
@@ -128,13 +129,18 @@ impl Report {
         }
         let topologies: Vec<&str> = {
             let mut t: Vec<&str> = self.cases.iter().map(|c| c.topology.as_str()).collect();
-            t.dedup();
             t.sort_unstable();
             t.dedup();
+            t.insert(0, "all");
             t
         };
         for topology in topologies {
-            let _ = writeln!(out, "\n## {topology}\n\nAC@1 / AC@3 / Avg@5 per method.\n");
+            let title = if topology == "all" {
+                "All topologies, per fault type"
+            } else {
+                topology
+            };
+            let _ = writeln!(out, "\n## {title}\n\nAC@1 / AC@3 / Avg@5 per method.\n");
             let _ = write!(out, "| fault | cases | Chance@5 |");
             for method in &self.methods {
                 let _ = write!(out, " {method} |");
@@ -144,7 +150,7 @@ impl Report {
             let mut faults: Vec<&str> = self
                 .cases
                 .iter()
-                .filter(|c| c.topology == topology)
+                .filter(|c| topology == "all" || c.topology == topology)
                 .map(|c| c.fault.as_str())
                 .collect();
             faults.sort_unstable();
