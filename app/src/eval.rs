@@ -9,7 +9,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use meshtwin_datasets::suite::{self, SuiteConfig, SuiteProgress};
 use meshtwin_eval::case_data::CaseData;
-use meshtwin_eval::{baselines, calibration};
+use meshtwin_eval::{baselines, calibration, twin_check};
 
 use crate::Failure;
 use crate::cli::{EvalArgs, SealArgs};
@@ -81,15 +81,14 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<(), Failure> {
         started.elapsed().as_secs_f64()
     ));
 
-    let calibration_case = calibration::case();
-    let calibration_data = suite::generate(
-        std::slice::from_ref(&calibration_case),
-        &cache.with_file_name("calibration"),
-        1,
-        &|_| {},
-    )
-    .and_then(|cases| CaseData::load(&cases[0].dir))
-    .map_err(|e| Failure::Start(format!("the calibration run: {e}")))?;
+    // The calibration run, and one fault-free run per topology for the
+    // twin's graph check.
+    let mut checks = vec![calibration::case()];
+    checks.extend(config.topologies.iter().map(|t| twin_check::case(t)));
+    let checks = suite::generate(&checks, &cache.with_file_name("checks"), jobs, &|_| {})
+        .map_err(|e| Failure::Start(format!("the calibration runs: {e}")))?;
+    let calibration_data = CaseData::load(&checks[0].dir)
+        .map_err(|e| Failure::Start(format!("the calibration run: {e}")))?;
 
     let scoring = Instant::now();
     let rankers = baselines::all();
@@ -106,6 +105,15 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<(), Failure> {
     let calibration = calibration::online_boutique(&calibration_data);
     let calibrated = calibration.holds();
     report.calibration = Some(calibration);
+    for case in &checks[1..] {
+        let check = CaseData::load(&case.dir)
+            .and_then(|data| twin_check::check(&case.case.topology, &case.dir, &data))
+            .map_err(|e| {
+                Failure::Start(format!("the twin check of {}: {e}", case.case.topology))
+            })?;
+        report.graph_checks.push(check);
+    }
+    let twin_holds = report.graph_checks.iter().all(|c| c.holds());
 
     let markdown = report.markdown();
     say(&markdown);
@@ -124,6 +132,11 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<(), Failure> {
     if !calibrated {
         return Err(Failure::Start(
             "the simulation is off its calibration (see the table above)".to_owned(),
+        ));
+    }
+    if !twin_holds {
+        return Err(Failure::Start(
+            "the twin's graph differs from the spans (see the table above)".to_owned(),
         ));
     }
     Ok(())

@@ -54,6 +54,13 @@ impl std::fmt::Display for Position {
     }
 }
 
+/// The usable spans of a request as the twin takes them, and how many
+/// were rejected; `Err` says why a malformed request is refused whole.
+/// The receivers' own conversion, for tools that feed a twin from files.
+pub fn span_facts(request: &ExportTraceServiceRequest) -> Result<(SpanBatch, u64), String> {
+    spans_from_request(request).map(|c| (c.spans, c.rejected))
+}
+
 /// Converts a whole request; `Err` carries the message for a malformed one.
 pub(crate) fn spans_from_request(request: &ExportTraceServiceRequest) -> Result<Converted, String> {
     let mut out = Converted::default();

@@ -15,5 +15,6 @@ mod ingest;
 pub mod metrics;
 
 pub use config::CollectorConfig;
+pub use convert::span_facts;
 pub use ingest::{Ingest, IngestError};
 pub use metrics::CollectorMetrics;

@@ -13,6 +13,7 @@ pub mod case_data;
 pub mod ranker;
 pub mod report;
 pub mod score;
+pub mod twin_check;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;

@@ -36,6 +36,8 @@ pub struct Report {
     /// What this report cannot show yet.
     pub not_yet_measured: Vec<String>,
     pub calibration: Option<crate::calibration::Calibration>,
+    /// The twin's graph of each topology against its spans.
+    pub graph_checks: Vec<crate::twin_check::GraphCheck>,
 }
 
 fn summarise(topology: &str, fault: &str, method: &str, scores: &[&CaseScore]) -> SummaryRow {
@@ -94,6 +96,7 @@ impl Report {
                     .to_owned(),
             ],
             calibration: None,
+            graph_checks: Vec::new(),
         }
     }
 
@@ -177,6 +180,9 @@ impl Report {
         }
         if let Some(calibration) = &self.calibration {
             out += &calibration.markdown();
+        }
+        if !self.graph_checks.is_empty() {
+            out += &crate::twin_check::markdown(&self.graph_checks);
         }
         let _ = writeln!(out, "\n## Not measured yet\n");
         for missing in &self.not_yet_measured {

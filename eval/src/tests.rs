@@ -98,3 +98,29 @@ fn the_candidates_are_the_services_that_do_work() {
             .any(|m| data.names[m.metric as usize] == "container.cpu.utilization")
     );
 }
+
+#[test]
+fn the_twin_builds_the_graph_the_spans_describe() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = CaseSpec {
+        topology: "sock-shop".to_owned(),
+        duration_s: 60.0,
+        options: SimOptions {
+            seed: 4,
+            faults: vec![Fault {
+                kind: FaultKind::ErrorReturns { share: 0.5 },
+                service: "carts".to_owned(),
+                instance: 0,
+                region: None,
+                start_s: 20.0,
+                duration_s: 20.0,
+            }],
+            ..SimOptions::default()
+        },
+    };
+    generate(&spec, dir.path(), WriteOptions::default(), &mut |_| {}).unwrap();
+    let data = CaseData::load(dir.path()).unwrap();
+    let check = crate::twin_check::check("sock-shop", dir.path(), &data).unwrap();
+    assert!(check.expected_edges > 10, "{check:?}");
+    assert!(check.holds(), "{check:#?}");
+}

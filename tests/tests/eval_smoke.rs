@@ -1,6 +1,7 @@
 //! `meshtwin eval smoke`: the ten-case smoke suite is generated, scored by
 //! every baseline, reported as Markdown and JSON, and reused from the
-//! cache on the next run; the simulation passes its calibration check.
+//! cache on the next run; the simulation passes its calibration check,
+//! and the twin builds exactly the graph the spans describe.
 
 use std::process::Command;
 
@@ -82,6 +83,14 @@ fn the_smoke_suite_is_generated_scored_reported_and_cached() {
             .all(|c| c["holds"] == true),
         "{calibration}"
     );
+
+    let checks = report["graph_checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 1, "one per topology of the suite");
+    assert_eq!(checks[0]["topology"], "online-boutique");
+    assert!(checks[0]["expected_edges"].as_u64().unwrap() >= 15, "{checks:?}");
+    for empty in ["missing", "miscounted"] {
+        assert_eq!(checks[0][empty], serde_json::json!([]), "{checks:?}");
+    }
 
     let markdown = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     assert!(markdown.contains("| method | AC@1 | AC@3 | Avg@5 | Chance@5 |"));
