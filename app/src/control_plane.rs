@@ -41,6 +41,26 @@ async fn bind(
     })
 }
 
+/// Opens the span store, writing out what a crash left in its log.
+fn open_store(
+    settings: &Settings,
+    data_dir: &DataDir,
+) -> Result<Arc<meshtwin_store::SpanStore>, String> {
+    let config = settings.store.config(&data_dir.path);
+    let dir = config.dir.display().to_string();
+    let (store, recovery) = meshtwin_store::SpanStore::open(config)
+        .map_err(|e| format!("cannot open the span store in {dir}: {e}"))?;
+    if recovery.requests > 0 || recovery.torn_bytes > 0 {
+        tracing::warn!(
+            requests = recovery.requests,
+            spans = recovery.spans,
+            torn_bytes = recovery.torn_bytes,
+            "span store: recovered the log of an unclean stop into segments"
+        );
+    }
+    Ok(Arc::new(store))
+}
+
 /// A future that resolves when `stop` is set.
 async fn stopped(mut stop: watch::Receiver<bool>) {
     // An error means the sender is gone: stop as well.
@@ -84,7 +104,12 @@ impl ControlPlane {
         routes_metrics.register(&mut registry);
         meshtwin_web::register_twin_metrics(&mut registry, channels.view.clone());
 
-        let ingest = Ingest::new(spans_tx, collector_metrics);
+        let mut ingest = Ingest::new(spans_tx, collector_metrics);
+        if settings.store.enabled {
+            let store = open_store(settings, &data_dir)?;
+            crate::store_metrics::register(&mut registry, store.clone());
+            ingest = ingest.with_store(store);
+        }
         let web_state = WebState {
             view: channels.view,
             deltas: channels.deltas,

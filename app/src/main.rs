@@ -17,6 +17,7 @@ mod grpc_service;
 mod replay;
 mod routes_api;
 mod settings;
+mod store_metrics;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use meshtwin_model::span::SpanBatch;
+use meshtwin_store::SpanStore;
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
@@ -25,16 +26,29 @@ pub enum IngestError {
     Overloaded,
 }
 
-/// Validates requests and queues their spans for the twin.
+/// Validates requests, logs them in the span store (when there is one)
+/// and queues their spans for the twin.
 #[derive(Clone)]
 pub struct Ingest {
     spans: mpsc::Sender<SpanBatch>,
     metrics: Arc<CollectorMetrics>,
+    store: Option<Arc<SpanStore>>,
 }
 
 impl Ingest {
     pub fn new(spans: mpsc::Sender<SpanBatch>, metrics: Arc<CollectorMetrics>) -> Self {
-        Self { spans, metrics }
+        Self {
+            spans,
+            metrics,
+            store: None,
+        }
+    }
+
+    /// Every accepted request is logged in `store` before it is
+    /// acknowledged, so no acknowledged span is lost to a crash.
+    pub fn with_store(mut self, store: Arc<SpanStore>) -> Self {
+        self.store = Some(store);
+        self
     }
 
     pub(crate) fn metrics(&self) -> &Arc<CollectorMetrics> {
@@ -53,10 +67,20 @@ impl Ingest {
         })?;
         let accepted = converted.accepted as u64;
         if accepted > 0 {
-            self.spans.try_send(converted.spans).map_err(|_| {
+            // Room in the twin's queue first, so a request the store has
+            // logged is never refused afterwards (and sent twice).
+            let permit = self.spans.try_reserve().map_err(|_| {
                 self.metrics.spans_refused(transport, accepted);
                 IngestError::Overloaded
             })?;
+            if let Some(store) = &self.store
+                && let Err(error) = store.append(request)
+            {
+                tracing::warn!(%error, "span store refused a request");
+                self.metrics.spans_refused(transport, accepted);
+                return Err(IngestError::Overloaded);
+            }
+            permit.send(converted.spans);
         }
         self.metrics.spans_received(transport, accepted);
         let partial_success = (converted.rejected > 0).then(|| {

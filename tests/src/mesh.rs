@@ -107,6 +107,12 @@ impl Spawned {
         }
     }
 
+    /// SIGKILL, and waits for the exit.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Lines printed after the addresses.
     pub fn output(&self) -> Vec<String> {
         self.lines.try_iter().collect()

@@ -41,7 +41,9 @@ pub struct Meshtwin {
     pub otlp_http: String,
     /// `http://127.0.0.1:PORT` of the control API.
     pub control: String,
-    data_dir: TempDir,
+    data_dir: PathBuf,
+    /// Deleted on drop, unless the caller owns the directory.
+    _owned: Option<TempDir>,
 }
 
 impl Meshtwin {
@@ -55,8 +57,28 @@ impl Meshtwin {
         Self::start("demo", extra)
     }
 
+    /// `meshtwin serve` on ephemeral ports with the data directory `dir`,
+    /// which outlives the process (to start another on it).
+    pub fn serve_in(dir: &std::path::Path, extra: &[&str]) -> Self {
+        Self::start_in("serve", dir.to_owned(), None, extra)
+    }
+
     fn start(subcommand: &str, extra: &[&str]) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(
+            subcommand,
+            data_dir.path().to_owned(),
+            Some(data_dir),
+            extra,
+        )
+    }
+
+    fn start_in(
+        subcommand: &str,
+        data_dir: PathBuf,
+        owned: Option<TempDir>,
+        extra: &[&str],
+    ) -> Self {
         let mut command = Command::new(meshtwin_bin());
         command
             .arg(subcommand)
@@ -71,7 +93,7 @@ impl Meshtwin {
                 "0",
             ])
             .arg("--data-dir")
-            .arg(data_dir.path())
+            .arg(&data_dir)
             .args(extra)
             .env("RUST_LOG", "warn");
         let process = Spawned::start(command, &["ui", "otlp grpc", "otlp http", "control"]);
@@ -83,6 +105,7 @@ impl Meshtwin {
             control: url("control"),
             process,
             data_dir,
+            _owned: owned,
         }
     }
 
@@ -91,7 +114,12 @@ impl Meshtwin {
     }
 
     pub fn data_dir(&self) -> &std::path::Path {
-        self.data_dir.path()
+        &self.data_dir
+    }
+
+    /// SIGKILL (`kill -9`): no chance to flush or clean up.
+    pub fn kill(self) {
+        self.process.kill();
     }
 
     /// Stdout lines printed since the addresses.

@@ -146,3 +146,23 @@ fn sigterm_stops_the_demo_cleanly_with_a_summary() {
         .expect("a summary line");
     assert!(summary.contains("; 0 requests failed"), "{summary}");
 }
+
+#[test]
+fn bad_span_store_settings_are_refused_with_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("meshtwin.toml");
+    std::fs::write(
+        &config,
+        "[store]\nsegment_max_spans = 5\nretention_max_age_hours = 0\nretension = 1\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(&["serve", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("retension"), "{err}");
+    let fixed = "[store]\nsegment_max_spans = 5\nretention_max_age_hours = 0\n";
+    std::fs::write(&config, fixed).unwrap();
+    let (code, _, err) = run(&["serve", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("store.segment_max_spans"), "{err}");
+    assert!(err.contains("store.retention_max_age_hours"), "{err}");
+}

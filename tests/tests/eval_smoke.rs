@@ -87,7 +87,10 @@ fn the_smoke_suite_is_generated_scored_reported_and_cached() {
     let checks = report["graph_checks"].as_array().unwrap();
     assert_eq!(checks.len(), 1, "one per topology of the suite");
     assert_eq!(checks[0]["topology"], "online-boutique");
-    assert!(checks[0]["expected_edges"].as_u64().unwrap() >= 15, "{checks:?}");
+    assert!(
+        checks[0]["expected_edges"].as_u64().unwrap() >= 15,
+        "{checks:?}"
+    );
     for empty in ["missing", "miscounted"] {
         assert_eq!(checks[0][empty], serde_json::json!([]), "{checks:?}");
     }

@@ -1,0 +1,257 @@
+use std::fs::File;
+use std::path::Path;
+
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::*;
+
+const HOUR: u64 = 3_600_000_000_000;
+/// 2026-11-21 10:00 UTC.
+const T0: u64 = 1_795_255_200_000_000_000;
+
+fn text(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue {
+            value: Some(Value::StringValue(value.to_owned())),
+        }),
+        ..KeyValue::default()
+    }
+}
+
+/// `spans` spans of `service`, the i-th starting at `start + i ms`.
+fn request(service: &str, start: u64, spans: u64, id: u64) -> ExportTraceServiceRequest {
+    let spans = (0..spans)
+        .map(|i| Span {
+            trace_id: (u128::from(id) << 64 | u128::from(i))
+                .to_be_bytes()
+                .to_vec(),
+            span_id: (id * 1_000_000 + i + 1).to_be_bytes().to_vec(),
+            name: "GET /".to_owned(),
+            kind: 2,
+            start_time_unix_nano: start + i * 1_000_000,
+            end_time_unix_nano: start + i * 1_000_000 + 500_000,
+            attributes: vec![text("server.address", "db"), text("custom.key", "v")],
+            status: (i % 10 == 0).then(|| Status {
+                code: 2,
+                message: "boom".to_owned(),
+            }),
+            ..Span::default()
+        })
+        .collect();
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![text("service.name", service)],
+                ..Resource::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        }],
+    }
+}
+
+fn config(dir: &Path) -> StoreConfig {
+    StoreConfig {
+        segment_max_seconds: 3600,
+        retention_max_age_seconds: u64::MAX / 2_000_000_000,
+        ..StoreConfig::new(dir.to_owned())
+    }
+}
+
+/// Span ids in every segment under `dir`, sorted, and the error count.
+fn stored(dir: &Path) -> (Vec<String>, usize) {
+    let mut ids = Vec::new();
+    let mut errors = 0;
+    for segment in segments::list(&dir.join("spans")).unwrap() {
+        ids.extend(segments::span_ids(&segment.path).unwrap());
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&segment.path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        for batch in reader {
+            let error = batch.unwrap().column_by_name("error").unwrap().clone();
+            let flags = error
+                .as_any()
+                .downcast_ref::<arrow_array::BooleanArray>()
+                .unwrap();
+            errors += flags.iter().filter(|f| *f == Some(true)).count();
+        }
+    }
+    ids.sort();
+    (ids, errors)
+}
+
+#[test]
+fn spans_land_in_hourly_segments_and_the_log_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, recovery) = SpanStore::open(config(dir.path())).unwrap();
+    assert_eq!(recovery, Recovery::default());
+    store.append(&request("cart", T0, 100, 1)).unwrap();
+    store.append(&request("cart", T0 + HOUR, 50, 2)).unwrap();
+    store.flush().unwrap();
+
+    let segments = store.segments().unwrap();
+    assert_eq!(segments.len(), 2, "one per hour: {segments:?}");
+    assert!(
+        segments[0]
+            .path
+            .to_string_lossy()
+            .contains("date=2026-11-21/hour=10")
+    );
+    assert!(segments[1].path.to_string_lossy().contains("hour=11"));
+    let (ids, errors) = stored(dir.path());
+    assert_eq!(ids.len(), 150);
+    assert_eq!(errors, 10 + 5);
+    let wal_files = wal::files(&dir.path().join("wal")).unwrap();
+    assert_eq!(wal_files.len(), 1, "only the open log file is left");
+    assert_eq!(std::fs::metadata(&wal_files[0].1).unwrap().len(), 0);
+    assert_eq!(
+        store.counters().spans_in_segments.load(Ordering::Relaxed),
+        150
+    );
+    store.close();
+}
+
+/// The store's directory as a killed process left it: the log written,
+/// no segment yet, and `torn` bytes of a half-written record at the end.
+fn crashed_copy(torn: &[u8]) -> (tempfile::TempDir, Vec<String>) {
+    let live = tempfile::tempdir().unwrap();
+    let (store, _) = SpanStore::open(config(live.path())).unwrap();
+    for id in 0..5 {
+        store
+            .append(&request("payments", T0 + id * 1_000, 20, id))
+            .unwrap();
+    }
+    let copy = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(live.path().join("wal")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::create_dir_all(copy.path().join("wal")).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(torn);
+        std::fs::write(
+            copy.path().join("wal").join(path.file_name().unwrap()),
+            bytes,
+        )
+        .unwrap();
+    }
+    store.flush().unwrap();
+    let (expected, _) = stored(live.path());
+    store.close();
+    (copy, expected)
+}
+
+#[test]
+fn after_a_crash_every_logged_request_reaches_the_segments_once() {
+    let (dir, expected) = crashed_copy(&[200, 1, 0, 0, 7, 7]);
+    assert_eq!(expected.len(), 100);
+    let (store, recovery) = SpanStore::open(config(dir.path())).unwrap();
+    assert_eq!(recovery.requests, 5);
+    assert_eq!(recovery.spans, 100);
+    assert_eq!(recovery.torn_bytes, 6, "the torn record is dropped");
+    store.close();
+    let (ids, _) = stored(dir.path());
+    assert_eq!(ids, expected);
+
+    // Opening again finds nothing left to do, and nothing doubled.
+    let (store, recovery) = SpanStore::open(config(dir.path())).unwrap();
+    assert_eq!(recovery.requests, 0);
+    store.close();
+    assert_eq!(stored(dir.path()).0, expected);
+}
+
+#[test]
+fn segments_of_a_flush_that_did_not_finish_are_replaced_not_doubled() {
+    let (dir, expected) = crashed_copy(&[]);
+    // A flush wrote one segment for the log's file, then the process died
+    // before the checkpoint moved.
+    let seq = wal::files(&dir.path().join("wal")).unwrap()[0].0;
+    let rows = {
+        let mut rows = rows::SpanRows::default();
+        let reporter = rows::Reporter::from_resource(&[text("service.name", "payments")]);
+        for span in &request("payments", T0, 20, 0).resource_spans[0].scope_spans[0].spans {
+            rows.push(&reporter, span);
+        }
+        rows.finish().unwrap()
+    };
+    let root = dir.path().join("spans");
+    segments::write(&root, T0 / HOUR, seq, T0 + 1, &rows).unwrap();
+    let (store, recovery) = SpanStore::open(config(dir.path())).unwrap();
+    assert_eq!(recovery.requests, 5);
+    store.close();
+    assert_eq!(stored(dir.path()).0, expected, "no span twice");
+}
+
+#[test]
+fn retention_drops_old_segments_and_then_the_oldest_over_the_size_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut config = config(dir.path());
+    config.retention_max_age_seconds = 24 * 3600;
+    let (store, _) = SpanStore::open(config.clone()).unwrap();
+    store
+        .append(&request("old", now - 48 * HOUR, 10, 1))
+        .unwrap();
+    store.append(&request("new", now - HOUR, 10, 2)).unwrap();
+    store.flush().unwrap();
+    store.close();
+    let left = segments::list(&dir.path().join("spans")).unwrap();
+    assert_eq!(left.len(), 1, "the two-day-old segment is gone: {left:?}");
+    assert!(left[0].max_end_unix_nano > now - 2 * HOUR);
+
+    config.retention_max_bytes = 1;
+    let (store, _) = SpanStore::open(config).unwrap();
+    store.append(&request("newer", now, 10, 3)).unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.counters().segments_expired.load(Ordering::Relaxed), 2);
+    store.close();
+    assert!(
+        segments::list(&dir.path().join("spans"))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn attributes_without_a_column_of_their_own_are_kept_in_the_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = SpanStore::open(config(dir.path())).unwrap();
+    store.append(&request("cart", T0, 1, 9)).unwrap();
+    store.flush().unwrap();
+    let segment = &store.segments().unwrap()[0];
+    let batch = ParquetRecordBatchReaderBuilder::try_new(File::open(&segment.path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(batch.schema(), *rows::SCHEMA);
+    let peer = batch.column_by_name("peer").unwrap();
+    let peer = peer
+        .as_any()
+        .downcast_ref::<arrow_array::StringArray>()
+        .unwrap();
+    assert_eq!(peer.value(0), "db");
+    let map = batch.column_by_name("attributes").unwrap();
+    let map = map
+        .as_any()
+        .downcast_ref::<arrow_array::MapArray>()
+        .unwrap();
+    let keys = map
+        .keys()
+        .as_any()
+        .downcast_ref::<arrow_array::StringArray>()
+        .unwrap();
+    assert_eq!(keys.iter().flatten().collect::<Vec<_>>(), ["custom.key"]);
+    store.close();
+}
