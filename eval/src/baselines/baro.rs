@@ -7,7 +7,7 @@
 
 use foldhash::HashMap;
 
-use crate::baselines::stats::{Second, median_iqr, per_second};
+use crate::baselines::stats::{Periods, Second, median_iqr};
 use crate::case_data::{CaseData, Name};
 use crate::ranker::{Ranker, Window, ranked};
 
@@ -41,8 +41,7 @@ impl Ranker for Baro {
     }
 
     fn rank(&self, data: &CaseData, window: &Window) -> Vec<(Name, f64)> {
-        let normal = per_second(data, window.normal.0, window.normal.1);
-        let abnormal = per_second(data, window.abnormal.0, window.abnormal.1);
+        let periods = Periods::new(data, window);
         // Metric series per (service, metric): the worst instance per time.
         let mut metrics: HashMap<(Name, Name), (Vec<f64>, Vec<f64>)> = HashMap::default();
         let mut worst: HashMap<(Name, Name, u64), f64> = HashMap::default();
@@ -66,11 +65,7 @@ impl Ranker for Baro {
             .candidates()
             .into_iter()
             .map(|service| {
-                let before = normal.get(&service).map(Vec::as_slice).unwrap_or_default();
-                let after = abnormal
-                    .get(&service)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
+                let (before, after) = periods.of(service);
                 let from_spans = span_series(before)
                     .iter()
                     .zip(span_series(after).iter())

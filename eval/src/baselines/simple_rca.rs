@@ -3,7 +3,7 @@
 //! deviations above the normal period's; rank by the largest excess (in
 //! standard deviations).
 
-use crate::baselines::stats::{Second, mean_std, per_second};
+use crate::baselines::stats::{Periods, Second, mean_std};
 use crate::case_data::{CaseData, Name};
 use crate::ranker::{Ranker, Window, ranked};
 
@@ -25,17 +25,12 @@ impl Ranker for ThreeSigma {
     }
 
     fn rank(&self, data: &CaseData, window: &Window) -> Vec<(Name, f64)> {
-        let normal = per_second(data, window.normal.0, window.normal.1);
-        let abnormal = per_second(data, window.abnormal.0, window.abnormal.1);
+        let periods = Periods::new(data, window);
         let scores = data
             .candidates()
             .into_iter()
             .map(|service| {
-                let before = normal.get(&service).map(Vec::as_slice).unwrap_or_default();
-                let after = abnormal
-                    .get(&service)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
+                let (before, after) = periods.of(service);
                 let latency = sigmas(before, after, Second::latency_ms);
                 let errors = sigmas(before, after, Second::error_rate);
                 (service, latency.max(errors))

@@ -45,6 +45,29 @@ pub(crate) fn per_second(data: &CaseData, from: u64, to: u64) -> HashMap<Name, V
     series
 }
 
+/// Per-second work of every service in the normal and abnormal periods.
+pub(crate) struct Periods {
+    normal: HashMap<Name, Vec<Second>>,
+    abnormal: HashMap<Name, Vec<Second>>,
+}
+
+impl Periods {
+    pub(crate) fn new(data: &CaseData, window: &crate::ranker::Window) -> Self {
+        Self {
+            normal: per_second(data, window.normal.0, window.normal.1),
+            abnormal: per_second(data, window.abnormal.0, window.abnormal.1),
+        }
+    }
+
+    /// `(normal, abnormal)` seconds of `service` (empty if it did no work).
+    pub(crate) fn of(&self, service: Name) -> (&[Second], &[Second]) {
+        fn get(m: &HashMap<Name, Vec<Second>>, service: Name) -> &[Second] {
+            m.get(&service).map(Vec::as_slice).unwrap_or_default()
+        }
+        (get(&self.normal, service), get(&self.abnormal, service))
+    }
+}
+
 pub(crate) fn mean_std(values: &[f64]) -> (f64, f64) {
     if values.is_empty() {
         return (0.0, 0.0);
