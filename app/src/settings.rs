@@ -74,7 +74,8 @@ impl Default for IdentitySettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct StoreSettings {
-    /// Keep every span (write-ahead log, then Parquet segments).
+    /// Keep every span (write-ahead log, then Parquet segments). Off by
+    /// default until its ingest cost meets its target (BENCHMARKS.md).
     pub(crate) enabled: bool,
     /// Where [default: `<data_dir>/store`].
     pub(crate) dir: Option<PathBuf>,
@@ -93,7 +94,7 @@ pub(crate) struct StoreSettings {
 impl Default for StoreSettings {
     fn default() -> Self {
         Self {
-            enabled: true,
+            enabled: false,
             dir: None,
             segment_max_spans: 200_000,
             segment_max_seconds: 10,

@@ -45,7 +45,7 @@ impl TraceService for Receiver {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let response = self.ingest.traces(request.get_ref(), Transport::Grpc)?;
+        let response = self.ingest.traces(request.into_inner(), Transport::Grpc)?;
         Ok(Response::new(response))
     }
 }

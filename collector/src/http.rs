@@ -102,7 +102,7 @@ async fn traces(
         |(encoding, request)| {
             let response = state
                 .ingest
-                .traces(&request, Transport::Http)
+                .traces(request, Transport::Http)
                 .map_err(refusal_of)?;
             Ok(reply(encoding, StatusCode::OK, &response))
         },

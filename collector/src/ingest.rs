@@ -58,10 +58,10 @@ impl Ingest {
     /// Takes a trace export; the response carries OTLP partial success.
     pub fn traces(
         &self,
-        request: &ExportTraceServiceRequest,
+        request: ExportTraceServiceRequest,
         transport: Transport,
     ) -> Result<ExportTraceServiceResponse, IngestError> {
-        let converted = spans_from_request(request).map_err(|message| {
+        let converted = spans_from_request(&request).map_err(|message| {
             self.metrics.bad_request(transport, BadRequest::Malformed);
             IngestError::Malformed(message)
         })?;

@@ -161,7 +161,7 @@ impl SpanStore {
 
     /// Logs `request`; once this returns `Ok`, it survives the process
     /// being killed. Refuses (retryably) when the writer is behind.
-    pub fn append(&self, request: &ExportTraceServiceRequest) -> Result<(), StoreError> {
+    pub fn append(&self, request: ExportTraceServiceRequest) -> Result<(), StoreError> {
         let refuse = |why| {
             self.shared
                 .counters
@@ -182,10 +182,7 @@ impl SpanStore {
         self.shared.queued.fetch_add(1, Ordering::Relaxed);
         // Sent under the lock: rotation sees every record of a finished
         // file already queued. Never blocks: `queued` stays under capacity.
-        let message = Message::Request {
-            wal_seq,
-            request: request.clone(),
-        };
+        let message = Message::Request { wal_seq, request };
         if self.sender.send(message).is_err() {
             return refuse("stopped");
         }

@@ -15,6 +15,7 @@ use arrow_array::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use crate::rows::SCHEMA;
 
@@ -58,9 +59,13 @@ pub(crate) fn write(
     let name = format!("wal-{wal_through:012}-end-{max_end}.parquet");
     let path = dir.join(&name);
     let partial = dir.join(format!("{name}.partial"));
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .build();
+    // Ids are random: a dictionary of them only costs hashing.
+    let mut properties =
+        WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default()));
+    for id in ["trace_id", "span_id", "parent_span_id"] {
+        properties = properties.set_column_dictionary_enabled(ColumnPath::from(id), false);
+    }
+    let properties = properties.build();
     let file = File::create(&partial)?;
     let mut writer =
         ArrowWriter::try_new(file, SCHEMA.clone(), Some(properties)).map_err(io::Error::other)?;

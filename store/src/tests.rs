@@ -93,8 +93,8 @@ fn spans_land_in_hourly_segments_and_the_log_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let (store, recovery) = SpanStore::open(config(dir.path())).unwrap();
     assert_eq!(recovery, Recovery::default());
-    store.append(&request("cart", T0, 100, 1)).unwrap();
-    store.append(&request("cart", T0 + HOUR, 50, 2)).unwrap();
+    store.append(request("cart", T0, 100, 1)).unwrap();
+    store.append(request("cart", T0 + HOUR, 50, 2)).unwrap();
     store.flush().unwrap();
 
     let segments = store.segments().unwrap();
@@ -126,7 +126,7 @@ fn crashed_copy(torn: &[u8]) -> (tempfile::TempDir, Vec<String>) {
     let (store, _) = SpanStore::open(config(live.path())).unwrap();
     for id in 0..5 {
         store
-            .append(&request("payments", T0 + id * 1_000, 20, id))
+            .append(request("payments", T0 + id * 1_000, 20, id))
             .unwrap();
     }
     let copy = tempfile::tempdir().unwrap();
@@ -199,9 +199,9 @@ fn retention_drops_old_segments_and_then_the_oldest_over_the_size_limit() {
     config.retention_max_age_seconds = 24 * 3600;
     let (store, _) = SpanStore::open(config.clone()).unwrap();
     store
-        .append(&request("old", now - 48 * HOUR, 10, 1))
+        .append(request("old", now - 48 * HOUR, 10, 1))
         .unwrap();
-    store.append(&request("new", now - HOUR, 10, 2)).unwrap();
+    store.append(request("new", now - HOUR, 10, 2)).unwrap();
     store.flush().unwrap();
     store.close();
     let left = segments::list(&dir.path().join("spans")).unwrap();
@@ -210,7 +210,7 @@ fn retention_drops_old_segments_and_then_the_oldest_over_the_size_limit() {
 
     config.retention_max_bytes = 1;
     let (store, _) = SpanStore::open(config).unwrap();
-    store.append(&request("newer", now, 10, 3)).unwrap();
+    store.append(request("newer", now, 10, 3)).unwrap();
     store.flush().unwrap();
     assert_eq!(store.counters().segments_expired.load(Ordering::Relaxed), 2);
     store.close();
@@ -225,7 +225,7 @@ fn retention_drops_old_segments_and_then_the_oldest_over_the_size_limit() {
 fn attributes_without_a_column_of_their_own_are_kept_in_the_map() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = SpanStore::open(config(dir.path())).unwrap();
-    store.append(&request("cart", T0, 1, 9)).unwrap();
+    store.append(request("cart", T0, 1, 9)).unwrap();
     store.flush().unwrap();
     let segment = &store.segments().unwrap()[0];
     let batch = ParquetRecordBatchReaderBuilder::try_new(File::open(&segment.path).unwrap())

@@ -11,6 +11,13 @@ use meshtwin_store::segments;
 use meshtwin_tests::otlp::now_nanos;
 use meshtwin_tests::sandbox::Meshtwin;
 
+/// `meshtwin serve` on `dir` with the span store on.
+fn serve_with_store(dir: &Path) -> Meshtwin {
+    let config = dir.join("meshtwin.toml");
+    std::fs::write(&config, "[store]\nenabled = true\n").unwrap();
+    Meshtwin::serve_in(dir, &["--config", config.to_str().unwrap()])
+}
+
 /// Sends 200 Online Boutique traces, one request per instance and 20
 /// traces; returns the span ids the collector acknowledged (hex).
 async fn send_acknowledged(endpoint: &str) -> BTreeSet<String> {
@@ -51,7 +58,7 @@ fn stored(data_dir: &Path) -> (BTreeSet<String>, usize) {
 #[tokio::test(flavor = "multi_thread")]
 async fn no_acknowledged_span_is_lost_to_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let meshtwin = Meshtwin::serve_in(dir.path(), &[]);
+    let meshtwin = serve_with_store(dir.path());
     let acknowledged = send_acknowledged(&meshtwin.otlp_grpc).await;
     assert!(acknowledged.len() > 2_000, "{}", acknowledged.len());
     // Killed at once: segments are written every 10 s, so these spans
@@ -62,7 +69,7 @@ async fn no_acknowledged_span_is_lost_to_kill_9() {
         "nothing flushed before the kill"
     );
 
-    let restarted = Meshtwin::serve_in(dir.path(), &[]);
+    let restarted = serve_with_store(dir.path());
     let (ids, rows) = stored(dir.path());
     assert_eq!(ids, acknowledged, "every acknowledged span, after recovery");
     assert_eq!(rows, acknowledged.len(), "and each once");
@@ -70,9 +77,18 @@ async fn no_acknowledged_span_is_lost_to_kill_9() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_clean_stop_writes_every_span_to_segments() {
+async fn the_store_is_off_unless_asked_for() {
     let dir = tempfile::tempdir().unwrap();
     let meshtwin = Meshtwin::serve_in(dir.path(), &[]);
+    send_acknowledged(&meshtwin.otlp_grpc).await;
+    meshtwin.terminate();
+    assert!(!dir.path().join("store").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clean_stop_writes_every_span_to_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let meshtwin = serve_with_store(dir.path());
     let acknowledged = send_acknowledged(&meshtwin.otlp_grpc).await;
     let (status, _) = meshtwin.terminate();
     assert!(status.success());

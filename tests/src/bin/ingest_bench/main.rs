@@ -26,7 +26,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
 use crate::report::{record, report};
-use crate::systems::{find_rotel, run_meshtwin, run_rotel};
+use crate::systems::{Store, find_rotel, run_meshtwin, run_rotel};
 
 const SPANS_PER_REQUEST: usize = 512;
 /// Enough spans to fill the twin's pending tables (500 000 by default), so
@@ -88,6 +88,8 @@ struct Row {
     cpu: f64,
     peak_rss_mib: Option<f64>,
     retries: u64,
+    /// Parquet bytes per span in the span store, when it is on.
+    disk_bytes_per_span: Option<f64>,
     /// Lowest and highest CPU µs/span over the repeated runs.
     range: (f64, f64),
 }
@@ -148,16 +150,24 @@ fn main() -> ExitCode {
             .is_none_or(|only| t.label().to_ascii_lowercase().ends_with(only))
     });
     for transport in transports {
-        if wanted("meshtwin") {
-            rows.push(median((0..args.repeat.max(1)).map(|run| {
-                eprintln!("meshtwin {} run {} ...", transport.label(), run + 1);
-                runtime.block_on(run_meshtwin(
-                    transport,
-                    &warmup,
-                    &payloads,
-                    args.concurrency,
-                ))
-            })));
+        for store in [Store::On, Store::Off] {
+            if wanted(&format!("meshtwin ({})", store.label())) {
+                rows.push(median((0..args.repeat.max(1)).map(|run| {
+                    eprintln!(
+                        "meshtwin {} {} run {} ...",
+                        store.label(),
+                        transport.label(),
+                        run + 1
+                    );
+                    runtime.block_on(run_meshtwin(
+                        transport,
+                        store,
+                        &warmup,
+                        &payloads,
+                        args.concurrency,
+                    ))
+                })));
+            }
         }
         if wanted("rotel") {
             rows.push(median((0..args.repeat.max(1)).map(|run| {
@@ -249,6 +259,7 @@ fn decode_only(payloads: &[Bytes]) -> Row {
             cpu: if cpu > 0.0 { cpu } else { wall },
             peak_rss_mib: None,
             retries: 0,
+            disk_bytes_per_span: None,
             range: (0.0, 0.0),
         };
         if best.as_ref().is_none_or(|b| row.cpu < b.cpu) {

@@ -36,8 +36,8 @@ pub(crate) fn report(
         args.repeat.max(1)
     ));
     out.push_str(
-        "\n| system | transport | CPU µs/span (range) | spans/s per core | wall spans/s | peak RSS MiB | CPU vs decode-only | per-core throughput vs rotel | retries |\n\
-         | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        "\n| system | transport | CPU µs/span (range) | spans/s per core | wall spans/s | peak RSS MiB | CPU vs decode-only | per-core throughput vs rotel | retries | Parquet bytes/span |\n\
+         | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for row in rows {
         let vs_rotel = rotel(row.transport)
@@ -55,7 +55,7 @@ pub(crate) fn report(
             String::new()
         };
         out.push_str(&format!(
-            "| {} | {} | {:.2}{range} | {:.0} | {:.0} | {} | {:.2}× | {} | {} |\n",
+            "| {} | {} | {:.2}{range} | {:.0} | {:.0} | {} | {:.2}× | {} | {} | {} |\n",
             row.system,
             row.transport,
             row.micros_per_span(),
@@ -66,6 +66,8 @@ pub(crate) fn report(
             row.micros_per_span() / decode.micros_per_span(),
             vs_rotel,
             row.retries,
+            row.disk_bytes_per_span
+                .map_or("–".to_owned(), |b| format!("{b:.1}")),
         ));
     }
     out.push_str("\nTargets (issue 2): at most 2.5 µs of CPU per span with the twin updating, and at least rotel's throughput.\n\n");
@@ -74,13 +76,36 @@ pub(crate) fn report(
         let rotel_ok = rotel(row.transport)
             .is_some_and(|r| row.spans_per_core_second() >= r.spans_per_core_second());
         out.push_str(&format!(
-            "- {}: {:.2} µs/span ({}), {:.2}× rotel per core ({})\n",
+            "- {}, {}: {:.2} µs/span ({}), {:.2}× rotel per core ({})\n",
+            row.system,
             row.transport,
             row.micros_per_span(),
             if cpu_ok { "met" } else { "NOT met" },
             rotel(row.transport).map_or(0.0, |r| row.spans_per_core_second()
                 / r.spans_per_core_second()),
             if rotel_ok { "met" } else { "NOT met" },
+        ));
+    }
+    let store = |transport: &str, on: bool| {
+        rows.iter().find(|r| {
+            r.transport == transport
+                && r.system
+                    .ends_with(if on { "store on)" } else { "store off)" })
+        })
+    };
+    let pairs: Vec<_> = ["OTLP/gRPC", "OTLP/HTTP"]
+        .into_iter()
+        .filter_map(|t| Some((t, store(t, true)?, store(t, false)?)))
+        .collect();
+    if !pairs.is_empty() {
+        out.push_str("\nTarget (issue 5): with the span store on, at least 70 % of the per-core throughput with it off, in the same run.\n\n");
+    }
+    for (transport, on, off) in pairs {
+        let share = on.spans_per_core_second() / off.spans_per_core_second();
+        out.push_str(&format!(
+            "- {transport}: {:.0} % ({})\n",
+            share * 100.0,
+            if share >= 0.7 { "met" } else { "NOT met" }
         ));
     }
     out

@@ -22,38 +22,96 @@ pub(crate) fn find_rotel() -> Option<PathBuf> {
         .find(|path| path.exists())
 }
 
+/// Whether meshtwin keeps the spans (its default) or only feeds the twin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Store {
+    On,
+    Off,
+}
+
+impl Store {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::On => "store on",
+            Self::Off => "store off",
+        }
+    }
+}
+
+/// Parquet bytes under `dir`.
+fn parquet_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => parquet_bytes(&e.path()),
+            Ok(m) if e.path().extension().is_some_and(|x| x == "parquet") => m.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
+async fn wait_for(metrics: &str, series: &str, value: usize, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let page = get(metrics).await.text();
+        if metric(&page, series) == Some(value as f64) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub(crate) async fn run_meshtwin(
     transport: Transport,
+    store: Store,
     warmup: &[Bytes],
     payloads: &[Bytes],
     concurrency: usize,
 ) -> Row {
-    let meshtwin = Meshtwin::serve(&[]);
+    let config = tempfile::NamedTempFile::new().expect("temp file");
+    let enabled = store == Store::On;
+    std::fs::write(config.path(), format!("[store]\nenabled = {enabled}\n")).expect("config");
+    let meshtwin = Meshtwin::serve(&["--config", config.path().to_str().expect("utf-8 path")]);
     let endpoint = match transport {
         Transport::Grpc => meshtwin.otlp_grpc.clone(),
         Transport::Http => meshtwin.otlp_http.clone(),
     };
     let total = (warmup.len() + payloads.len()) * SPANS_PER_REQUEST;
     send_all(&endpoint, transport, warmup, concurrency).await;
+    let metrics = format!("{}/metrics", meshtwin.web);
+    if store == Store::On {
+        // The warm-up's spans are written out before measuring starts.
+        let warm = warmup.len() * SPANS_PER_REQUEST;
+        let stored = "meshtwin_store_spans_in_segments_total";
+        wait_for(&metrics, stored, warm, "the warm-up reaching segments").await;
+    }
     let cpu_before = machine::cpu_seconds(meshtwin.pid()).expect("cpu");
     let (wall, retries) = send_all(&endpoint, transport, payloads, concurrency).await;
-    // Measured until the twin has taken in every span, not just the receiver.
-    let metrics = format!("{}/metrics", meshtwin.web);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let page = get(&metrics).await.text();
-        if metric(&page, "meshtwin_twin_spans_ingested_total") == Some(total as f64) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the twin did not catch up within 120 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    // Measured until the twin has taken in every span, not just the
+    // receiver; and, with the store on, until every span is in Parquet.
+    let ingested = "meshtwin_twin_spans_ingested_total";
+    wait_for(&metrics, ingested, total, "the twin catching up").await;
+    let mut disk_bytes_per_span = None;
+    if store == Store::On {
+        let stored = "meshtwin_store_spans_in_segments_total";
+        wait_for(&metrics, stored, total, "every span reaching a segment").await;
+        let bytes = parquet_bytes(&meshtwin.data_dir().join("store/spans"));
+        disk_bytes_per_span = Some(bytes as f64 / total as f64);
     }
     let cpu = machine::cpu_seconds(meshtwin.pid()).expect("cpu") - cpu_before;
     Row {
-        system: "meshtwin (twin updating)",
+        system: match store {
+            Store::On => "meshtwin (twin updating, store on)",
+            Store::Off => "meshtwin (twin updating, store off)",
+        },
+        disk_bytes_per_span,
         transport: transport.label(),
         spans: payloads.len() * SPANS_PER_REQUEST,
         wall,
@@ -131,6 +189,7 @@ pub(crate) async fn run_rotel(
         cpu,
         peak_rss_mib: machine::peak_rss_mib(pid),
         retries,
+        disk_bytes_per_span: None,
         range: (0.0, 0.0),
     }
 }
