@@ -76,6 +76,23 @@ fn cpu_totals() -> Option<(u64, u64)> {
 /// Why the machine is not fit for a benchmark, if it is not: a build
 /// running (other than the one that started us), or the CPUs busier than
 /// 10 % over one second.
+/// The idle check every benchmark starts with: `Err` (and a message) when
+/// the machine is busy and `force` is not set; otherwise why it is busy,
+/// if it is (a warning is printed, and the results must say so).
+pub fn check_idle(bench: &str, force: bool) -> Result<Option<String>, std::process::ExitCode> {
+    let busy = busy_reason();
+    if let Some(reason) = &busy {
+        if !force {
+            eprintln!(
+                "{bench}: refusing to run: {reason}; wait until the machine is idle or pass --force"
+            );
+            return Err(std::process::ExitCode::from(2));
+        }
+        eprintln!("{bench}: WARNING: {reason}; running anyway (--force), results are suspect");
+    }
+    Ok(busy)
+}
+
 pub fn busy_reason() -> Option<String> {
     let lineage = own_lineage();
     if let Ok(entries) = std::fs::read_dir("/proc") {

@@ -199,16 +199,10 @@ fn tables(
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let busy = machine::busy_reason();
-    if let Some(reason) = &busy {
-        if !args.force {
-            eprintln!(
-                "eval-bench: refusing to run: {reason}; wait until the machine is idle or pass --force"
-            );
-            return ExitCode::from(2);
-        }
-        eprintln!("eval-bench: WARNING: {reason}; running anyway (--force), results are suspect");
-    }
+    let busy = match machine::check_idle("eval-bench", args.force) {
+        Ok(busy) => busy,
+        Err(code) => return code,
+    };
     let meshtwin = args
         .meshtwin
         .clone()

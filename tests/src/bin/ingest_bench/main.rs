@@ -106,16 +106,10 @@ impl Row {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let busy = machine::busy_reason();
-    if let Some(reason) = &busy {
-        if !args.force {
-            eprintln!(
-                "ingest-bench: refusing to run: {reason}; wait until the machine is idle or pass --force"
-            );
-            return ExitCode::from(2);
-        }
-        eprintln!("ingest-bench: WARNING: {reason}; running anyway (--force), results are suspect");
-    }
+    let busy = match machine::check_idle("ingest-bench", args.force) {
+        Ok(busy) => busy,
+        Err(code) => return code,
+    };
     let rotel = match args.rotel.clone().or_else(find_rotel) {
         Some(path) => path,
         None => {
