@@ -1,4 +1,5 @@
-//! The command line: `meshtwin serve | demo | simulate`.
+//! The command line: `meshtwin serve | demo | simulate | generate | replay |
+//! eval | seal-suite | query`.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -40,6 +41,9 @@ pub(crate) enum Command {
     /// Print a suite's config with fresh random seeds: a sealed suite
     /// nobody has tuned on.
     SealSuite(SealArgs),
+    /// Run SQL over the stored spans, the twin's history (edges, nodes)
+    /// and the metrics received.
+    Query(crate::query_cli::QueryArgs),
 }
 
 /// The `--help` line of the bundled topologies.

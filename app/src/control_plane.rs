@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use meshtwin_collector::{CollectorMetrics, Ingest};
 use meshtwin_twin::Engine;
-use meshtwin_web::{WebMetrics, WebState};
+use meshtwin_web::{QueryMetrics, WebMetrics, WebState};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -18,6 +18,7 @@ use crate::control_api;
 use crate::data_dir::DataDir;
 use crate::routes_api::{self, RoutesMetrics, RoutesServer};
 use crate::settings::Settings;
+use crate::store_stage::StoreStage;
 
 /// A running control plane.
 pub(crate) struct ControlPlane {
@@ -39,26 +40,6 @@ async fn bind(
     TcpListener::bind((address, port)).await.map_err(|e| {
         format!("cannot listen on {address}:{port} for {what}: {e}; pick another port with --{} or listen.{key}", key.replace('_', "-"))
     })
-}
-
-/// Opens the span store, writing out what a crash left in its log.
-fn open_store(
-    settings: &Settings,
-    data_dir: &DataDir,
-) -> Result<Arc<meshtwin_store::SpanStore>, String> {
-    let config = settings.store.config(&data_dir.path);
-    let dir = config.dir.display().to_string();
-    let (store, recovery) = meshtwin_store::SpanStore::open(config)
-        .map_err(|e| format!("cannot open the span store in {dir}: {e}"))?;
-    if recovery.requests > 0 || recovery.torn_bytes > 0 {
-        tracing::warn!(
-            requests = recovery.requests,
-            spans = recovery.spans,
-            torn_bytes = recovery.torn_bytes,
-            "span store: recovered the log of an unclean stop into segments"
-        );
-    }
-    Ok(Arc::new(store))
 }
 
 /// A future that resolves when `stop` is set.
@@ -104,21 +85,30 @@ impl ControlPlane {
         routes_metrics.register(&mut registry);
         meshtwin_web::register_twin_metrics(&mut registry, channels.view.clone());
 
+        let query_metrics = Arc::new(QueryMetrics::default());
+        query_metrics.register(&mut registry);
+
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
         let mut ingest = Ingest::new(spans_tx, collector_metrics);
+        let mut query = None;
         if settings.store.enabled {
-            let store = open_store(settings, &data_dir)?;
-            crate::store_metrics::register(&mut registry, store.clone());
-            ingest = ingest.with_store(store);
+            let store = StoreStage::open(settings, &data_dir.path, &mut registry)?;
+            tasks.spawn(store.keep_history(channels.view.clone(), stopped(stop_rx.clone())));
+            ingest = ingest
+                .with_store(store.spans.clone())
+                .with_metric_table(store.metrics.clone());
+            query = Some(store.query.clone());
         }
         let web_state = WebState {
             view: channels.view,
             deltas: channels.deltas,
             registry: Arc::new(registry),
             metrics: web_metrics,
+            query,
+            query_metrics,
         };
         let max_request_bytes = settings.collector.max_request_bytes;
-        let (stop, stop_rx) = watch::channel(false);
-        let mut tasks = JoinSet::new();
         let latest_routes = match &settings.mesh_routes {
             Some(path) => {
                 let (latest, reload) = routes_api::watch_file(

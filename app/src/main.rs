@@ -14,10 +14,13 @@ mod data_dir;
 mod eval;
 mod generate;
 mod grpc_service;
+mod query_cli;
 mod replay;
 mod routes_api;
 mod settings;
 mod store_metrics;
+mod store_settings;
+mod store_stage;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -68,6 +71,9 @@ fn main() -> ExitCode {
             Command::Replay(args) => replay::replay(args).await,
             Command::Eval(args) => eval::eval(&args),
             Command::SealSuite(args) => eval::seal(&args),
+            Command::Query(args) => query_cli::query(args)
+                .await
+                .map_err(|f| Failure::Exit(f.exit_code(), f.message().to_owned())),
         }
     });
     match outcome {
@@ -80,12 +86,18 @@ fn main() -> ExitCode {
             eprintln!("meshtwin: {message}");
             ExitCode::FAILURE
         }
+        Err(Failure::Exit(code, message)) => {
+            eprintln!("meshtwin: {message}");
+            ExitCode::from(code)
+        }
     }
 }
 
 enum Failure {
     Config(ConfigProblems),
     Start(String),
+    /// Exit with this code and message.
+    Exit(u8, String),
 }
 
 impl From<ConfigProblems> for Failure {

@@ -11,6 +11,7 @@ use meshtwin_twin::TwinConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{DemoArgs, ServeArgs};
+use crate::store_settings::{QuerySettings, StoreSettings};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -70,81 +71,6 @@ impl Default for IdentitySettings {
     }
 }
 
-/// The embedded span store (ADR 007).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub(crate) struct StoreSettings {
-    /// Keep every span (write-ahead log, then Parquet segments). Off by
-    /// default until its ingest cost meets its target (BENCHMARKS.md).
-    pub(crate) enabled: bool,
-    /// Where [default: `<data_dir>/store`].
-    pub(crate) dir: Option<PathBuf>,
-    /// A segment is written at this many spans, or when the oldest has
-    /// waited `segment_max_seconds`.
-    pub(crate) segment_max_spans: usize,
-    pub(crate) segment_max_seconds: u64,
-    /// Segments are deleted when their newest span is older than this...
-    pub(crate) retention_max_age_hours: u64,
-    /// ...and, oldest first, while all of them take more than this.
-    pub(crate) retention_max_bytes: u64,
-    /// Sync the log on every request: survives power loss, costs latency.
-    pub(crate) sync_every_request: bool,
-}
-
-impl Default for StoreSettings {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            dir: None,
-            segment_max_spans: 200_000,
-            segment_max_seconds: 10,
-            retention_max_age_hours: 7 * 24,
-            retention_max_bytes: 10 * 1024 * 1024 * 1024,
-            sync_every_request: false,
-        }
-    }
-}
-
-impl StoreSettings {
-    pub(crate) fn config(&self, data_dir: &Path) -> meshtwin_store::StoreConfig {
-        let dir = self.dir.clone().unwrap_or_else(|| data_dir.join("store"));
-        meshtwin_store::StoreConfig {
-            segment_max_spans: self.segment_max_spans,
-            segment_max_seconds: self.segment_max_seconds,
-            retention_max_age_seconds: self.retention_max_age_hours.saturating_mul(3600),
-            retention_max_bytes: self.retention_max_bytes,
-            sync_every_request: self.sync_every_request,
-            ..meshtwin_store::StoreConfig::new(dir)
-        }
-    }
-
-    fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        if !(1_000..=10_000_000).contains(&self.segment_max_spans) {
-            problems.push(format!(
-                "store.segment_max_spans: must be from 1000 to 10000000, not {}",
-                self.segment_max_spans
-            ));
-        }
-        if !(1..=3600).contains(&self.segment_max_seconds) {
-            problems.push(format!(
-                "store.segment_max_seconds: must be from 1 to 3600, not {}",
-                self.segment_max_seconds
-            ));
-        }
-        if self.retention_max_age_hours == 0 {
-            problems.push("store.retention_max_age_hours: must be at least 1".to_owned());
-        }
-        if self.retention_max_bytes < 1024 * 1024 {
-            problems.push(format!(
-                "store.retention_max_bytes: must be at least 1048576 (1 MiB), not {}",
-                self.retention_max_bytes
-            ));
-        }
-        problems
-    }
-}
-
 /// Everything the control plane runs with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -156,6 +82,7 @@ pub(crate) struct Settings {
     pub(crate) demo: DemoConfig,
     pub(crate) identity: IdentitySettings,
     pub(crate) store: StoreSettings,
+    pub(crate) query: QuerySettings,
     /// Services, endpoints and overrides served to proxies over the
     /// control API's watch stream; re-read when the file changes.
     pub(crate) mesh_routes: Option<PathBuf>,
@@ -171,6 +98,7 @@ impl Default for Settings {
             demo: DemoConfig::default(),
             identity: IdentitySettings::default(),
             store: StoreSettings::default(),
+            query: QuerySettings::default(),
             mesh_routes: None,
         }
     }
@@ -238,6 +166,7 @@ impl Settings {
             demo: file.section("demo", defaults.demo),
             identity: file.section("identity", defaults.identity),
             store: file.section("store", defaults.store),
+            query: file.section("query", defaults.query),
             mesh_routes: file.section("mesh_routes", defaults.mesh_routes),
         };
         file.finish(&at)?;
@@ -248,6 +177,7 @@ impl Settings {
         let mut problems = self.collector.problems("collector.");
         problems.extend(self.twin.problems("twin."));
         problems.extend(self.store.problems());
+        problems.extend(self.query.problems());
         let l = &self.listen;
         let ports = [
             ("otlp_grpc_port", l.otlp_grpc_port),

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use meshtwin_model::span::SpanBatch;
 use meshtwin_store::SpanStore;
+use meshtwin_store::table::TableAppender;
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
@@ -33,6 +34,7 @@ pub struct Ingest {
     spans: mpsc::Sender<SpanBatch>,
     metrics: Arc<CollectorMetrics>,
     store: Option<Arc<SpanStore>>,
+    metric_table: Option<Arc<TableAppender>>,
 }
 
 impl Ingest {
@@ -41,6 +43,7 @@ impl Ingest {
             spans,
             metrics,
             store: None,
+            metric_table: None,
         }
     }
 
@@ -48,6 +51,13 @@ impl Ingest {
     /// acknowledged, so no acknowledged span is lost to a crash.
     pub fn with_store(mut self, store: Arc<SpanStore>) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// Every metric data point received is kept in `table` (the SQL
+    /// `metrics` table).
+    pub fn with_metric_table(mut self, table: Arc<TableAppender>) -> Self {
+        self.metric_table = Some(table);
         self
     }
 
@@ -93,8 +103,8 @@ impl Ingest {
         Ok(ExportTraceServiceResponse { partial_success })
     }
 
-    /// Takes a metrics export. The data points are counted; the twin does
-    /// not read metrics yet.
+    /// Takes a metrics export. The data points are counted and kept in the
+    /// metric table when there is one; the twin does not read metrics yet.
     pub fn metrics_export(
         &self,
         request: &ExportMetricsServiceRequest,
@@ -102,6 +112,15 @@ impl Ingest {
     ) -> ExportMetricsServiceResponse {
         self.metrics
             .metric_points_received(transport, metric_points(request));
+        if let Some(table) = &self.metric_table {
+            match meshtwin_store::metric_rows::metric_rows(request) {
+                Ok(rows) if rows.num_rows() > 0 => {
+                    table.append(rows);
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "metric points not kept"),
+            }
+        }
         ExportMetricsServiceResponse {
             partial_success: None::<ExportMetricsPartialSuccess>,
         }

@@ -5,8 +5,11 @@
 //! size. After a crash, `SpanStore::open` writes what the log holds and
 //! the segments do not. What a crash can lose, and why: ADR 007.
 
+pub mod history;
+pub mod metric_rows;
 pub mod rows;
 pub mod segments;
+pub mod table;
 mod wal;
 mod writer;
 
@@ -239,3 +242,6 @@ impl Drop for SpanStore {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod table_tests;

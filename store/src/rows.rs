@@ -21,24 +21,13 @@ const PROMOTED: [&str; 4] = [
     "error.type",
 ];
 
-fn timestamp() -> DataType {
+pub(crate) fn timestamp() -> DataType {
     DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
 }
 
 /// The `spans` table's schema.
 pub static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
-    let entries = Field::new(
-        "entries",
-        DataType::Struct(
-            vec![
-                Field::new("keys", DataType::Utf8, false),
-                Field::new("values", DataType::Utf8, true),
-            ]
-            .into(),
-        ),
-        false,
-    );
     Arc::new(Schema::new(vec![
         text("trace_id", false),
         text("span_id", false),
@@ -60,15 +49,31 @@ pub static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("http_status", DataType::Int64, true),
         Field::new("grpc_status", DataType::Int64, true),
         text("error_type", true),
-        Field::new("attributes", DataType::Map(Arc::new(entries), false), false),
+        attribute_map_field(),
     ]))
 });
+
+/// `attributes`: the attributes without a column of their own, as text.
+pub(crate) fn attribute_map_field() -> Field {
+    let entries = Field::new(
+        "entries",
+        DataType::Struct(
+            vec![
+                Field::new("keys", DataType::Utf8, false),
+                Field::new("values", DataType::Utf8, true),
+            ]
+            .into(),
+        ),
+        false,
+    );
+    Field::new("attributes", DataType::Map(Arc::new(entries), false), false)
+}
 
 fn hex(bytes: &[u8]) -> String {
     hex::encode(bytes)
 }
 
-fn as_text(value: &Option<AnyValue>) -> Option<String> {
+pub(crate) fn as_text(value: &Option<AnyValue>) -> Option<String> {
     match value.as_ref()?.value.as_ref()? {
         Value::StringValue(s) => Some(s.clone()),
         Value::IntValue(i) => Some(i.to_string()),
@@ -100,11 +105,11 @@ fn text(attributes: &[KeyValue], key: &str) -> Option<String> {
 
 /// Who reported a group of spans (the resource's attributes).
 pub(crate) struct Reporter {
-    service: String,
-    namespace: Option<String>,
-    instance: Option<String>,
-    version: Option<String>,
-    region: Option<String>,
+    pub(crate) service: String,
+    pub(crate) namespace: Option<String>,
+    pub(crate) instance: Option<String>,
+    pub(crate) version: Option<String>,
+    pub(crate) region: Option<String>,
 }
 
 impl Reporter {
@@ -203,7 +208,10 @@ impl SpanRows {
             .map(|s| s.message.as_str())
             .filter(|m| !m.is_empty());
         s[MESSAGE].append_option(message);
-        s[PEER].append_option(text(&span.attributes, "server.address"));
+        s[PEER].append_option(
+            text(&span.attributes, "peer.service")
+                .or_else(|| text(&span.attributes, "server.address")),
+        );
         s[ERROR_TYPE].append_option(text(&span.attributes, "error.type"));
         let (start, end) = (span.start_time_unix_nano, span.end_time_unix_nano);
         self.start.append_value(start as i64);

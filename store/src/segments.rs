@@ -6,6 +6,9 @@
 //! last log file whose records are all in segments; it moves only after
 //! every segment of a flush is on disk, and segments past it belong to a
 //! flush that did not finish.
+//!
+//! The tables beside the spans (`table`) use the same layout, with files
+//! named `seq-<N>-end-<max time ns>.parquet`.
 
 use std::fs::File;
 use std::io;
@@ -16,8 +19,6 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
-
-use crate::rows::SCHEMA;
 
 /// A segment on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,33 +55,45 @@ pub(crate) fn write(
     max_end: u64,
     batch: &RecordBatch,
 ) -> io::Result<Segment> {
-    let dir = hour_dir(root, hour * 3_600_000_000_000);
-    std::fs::create_dir_all(&dir)?;
-    let name = format!("wal-{wal_through:012}-end-{max_end}.parquet");
-    let path = dir.join(&name);
-    let partial = dir.join(format!("{name}.partial"));
     // Ids are random: a dictionary of them only costs hashing.
     let mut properties =
         WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default()));
     for id in ["trace_id", "span_id", "parent_span_id"] {
         properties = properties.set_column_dictionary_enabled(ColumnPath::from(id), false);
     }
-    let properties = properties.build();
-    let file = File::create(&partial)?;
-    let mut writer =
-        ArrowWriter::try_new(file, SCHEMA.clone(), Some(properties)).map_err(io::Error::other)?;
-    writer.write(batch).map_err(io::Error::other)?;
-    let file = writer.into_inner().map_err(io::Error::other)?;
-    file.sync_all()?;
-    std::fs::rename(&partial, &path)?;
-    File::open(&dir)?.sync_all()?;
-    let bytes = std::fs::metadata(&path)?.len();
+    let name = format!("wal-{wal_through:012}-end-{max_end}.parquet");
+    let (path, bytes) = write_file(root, hour, &name, batch, properties.build())?;
     Ok(Segment {
         path,
         wal_through,
         max_end_unix_nano: max_end,
         bytes,
     })
+}
+
+/// Writes `batch` as `name` in `hour`'s directory under `root`, whole
+/// (written aside, synced, renamed); returns its path and size.
+pub(crate) fn write_file(
+    root: &Path,
+    hour: u64,
+    name: &str,
+    batch: &RecordBatch,
+    properties: WriterProperties,
+) -> io::Result<(PathBuf, u64)> {
+    let dir = hour_dir(root, hour * 3_600_000_000_000);
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(name);
+    let partial = dir.join(format!("{name}.partial"));
+    let file = File::create(&partial)?;
+    let mut writer =
+        ArrowWriter::try_new(file, batch.schema(), Some(properties)).map_err(io::Error::other)?;
+    writer.write(batch).map_err(io::Error::other)?;
+    let file = writer.into_inner().map_err(io::Error::other)?;
+    file.sync_all()?;
+    std::fs::rename(&partial, &path)?;
+    File::open(&dir)?.sync_all()?;
+    let bytes = std::fs::metadata(&path)?.len();
+    Ok((path, bytes))
 }
 
 /// The `span_id` column of a segment, in row order.
@@ -109,7 +122,8 @@ pub fn span_ids(path: &Path) -> io::Result<Vec<String>> {
 
 fn parse(path: &Path) -> Option<(u64, u64)> {
     let name = path.file_name()?.to_str()?.strip_suffix(".parquet")?;
-    let (wal, end) = name.strip_prefix("wal-")?.split_once("-end-")?;
+    let name = name.strip_prefix("wal-").or(name.strip_prefix("seq-"))?;
+    let (wal, end) = name.split_once("-end-")?;
     Some((wal.parse().ok()?, end.parse().ok()?))
 }
 
@@ -178,6 +192,14 @@ pub fn list(root: &Path) -> io::Result<Vec<Segment>> {
     }
     found.sort_by(|a, b| (a.max_end_unix_nano, &a.path).cmp(&(b.max_end_unix_nano, &b.path)));
     Ok(found)
+}
+
+/// The oldest end time retention keeps when files may be `max_age_seconds` old.
+pub(crate) fn oldest_kept(max_age_seconds: u64) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    now.saturating_sub(max_age_seconds.saturating_mul(1_000_000_000))
 }
 
 /// Deletes segments whose newest span ended before `oldest_kept`, then

@@ -281,14 +281,7 @@ fn flush(
     }
     result?;
     let config = &shared.config;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let oldest_kept = now.saturating_sub(
-        config
-            .retention_max_age_seconds
-            .saturating_mul(1_000_000_000),
-    );
+    let oldest_kept = segments::oldest_kept(config.retention_max_age_seconds);
     let (expired, bytes) =
         segments::enforce_retention(root, oldest_kept, config.retention_max_bytes)
             .map_err(|e| format!("retention: {e}"))?;

@@ -8,6 +8,7 @@ use std::path::Path;
 use meshtwin_datasets::generator::requests_by_instance;
 use meshtwin_datasets::{Exporter, OtlpProtocol, Topology, TraceGenerator};
 use meshtwin_store::segments;
+use meshtwin_tests::client::post;
 use meshtwin_tests::otlp::now_nanos;
 use meshtwin_tests::sandbox::Meshtwin;
 
@@ -77,12 +78,30 @@ async fn no_acknowledged_span_is_lost_to_kill_9() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_store_is_off_unless_asked_for() {
+async fn the_store_is_on_by_default_and_off_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     let meshtwin = Meshtwin::serve_in(dir.path(), &[]);
-    send_acknowledged(&meshtwin.otlp_grpc).await;
+    let acknowledged = send_acknowledged(&meshtwin.otlp_grpc).await;
     meshtwin.terminate();
-    assert!(!dir.path().join("store").exists());
+    assert_eq!(stored(dir.path()).0, acknowledged);
+
+    let off = tempfile::tempdir().unwrap();
+    let config = off.path().join("meshtwin.toml");
+    std::fs::write(&config, "[store]\nenabled = false\n").unwrap();
+    let data = off.path().join("data");
+    let meshtwin = Meshtwin::serve_in(&data, &["--config", config.to_str().unwrap()]);
+    send_acknowledged(&meshtwin.otlp_grpc).await;
+    let reply = post(
+        &format!("{}/api/v1/query", meshtwin.web),
+        "application/json",
+        &[],
+        br#"{"sql": "SELECT 1"}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(reply.status.as_u16(), 503);
+    assert!(reply.json()["error"].as_str().unwrap().contains("store"));
+    meshtwin.terminate();
+    assert!(!data.join("store").exists());
 }
 
 #[tokio::test(flavor = "multi_thread")]

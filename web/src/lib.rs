@@ -4,18 +4,20 @@
 //! `broadcast` channel) from the twin engine, and the metrics registry.
 //! Out, on one port (default 8080): `GET /api/v1/graph` (snapshot JSON),
 //! the websocket `GET /api/v1/stream` (a snapshot, then versioned
-//! deltas), Prometheus `GET /metrics`, and the browser UI at `/`.
+//! deltas), SQL `POST /api/v1/query` (`query`), Prometheus
+//! `GET /metrics`, and the browser UI at `/`.
 
 mod api;
 mod assets;
 mod prometheus;
+mod query;
 mod stream;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use meshtwin_model::delta::GraphDelta;
 use meshtwin_model::series::TwinView;
 use prometheus_client::registry::Registry;
@@ -23,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 
 pub use prometheus::{WebMetrics, register_twin_metrics};
+pub use query::QueryMetrics;
 
 /// What the web stage reads from.
 #[derive(Clone)]
@@ -31,6 +34,9 @@ pub struct WebState {
     pub deltas: broadcast::Sender<Arc<GraphDelta>>,
     pub registry: Arc<Registry>,
     pub metrics: Arc<WebMetrics>,
+    /// SQL over the span store; `None` when the store is off.
+    pub query: Option<Arc<meshtwin_query::QueryEngine>>,
+    pub query_metrics: Arc<QueryMetrics>,
 }
 
 /// Every route of the web port.
@@ -38,6 +44,7 @@ pub fn router(state: WebState) -> Router {
     Router::new()
         .route("/api/v1/graph", get(api::graph))
         .route("/api/v1/stream", get(stream::upgrade))
+        .route("/api/v1/query", post(query::query))
         .route("/metrics", get(prometheus::render))
         .route("/healthz", get(api::health))
         .fallback(assets::serve)
