@@ -43,6 +43,30 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// The nice value of each of `pid`'s threads named `query`.
+fn query_thread_nice(pid: u32) -> Vec<i64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .unwrap_or_default()
+                .trim()
+                == "query"
+        })
+        .filter_map(|task| {
+            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+            // Fields after the command name; nice is the 19th field.
+            stat.rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(16)?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
 async fn api(web: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
     let reply = post(
         &format!("{web}/api/v1/query"),
@@ -209,6 +233,11 @@ async fn sql_answers_from_stored_spans_metrics_and_history() {
         (504, &"timeout".into()),
         "{answer}"
     );
+
+    // Queries ran on threads of their own, at the lowest CPU priority.
+    let nice = query_thread_nice(meshtwin.pid());
+    assert!(!nice.is_empty(), "no query threads");
+    assert!(nice.iter().all(|n| *n == 19), "{nice:?}");
 
     // Stopped: the same answer straight from the data directory.
     let (status, _) = meshtwin.terminate();
