@@ -4,11 +4,14 @@
 //! whose threads have the lowest CPU priority (so ingest never starves),
 //! and have a timeout, a row limit and a memory limit. Errors carry the
 //! line and column of the SQL they point at (`error`); results render as
-//! a table, CSV or JSON (`output`).
+//! a table, CSV or JSON (`output`). Traces are read whole, with their
+//! critical path, or searched for (`traces`).
 
+pub mod critical_path;
 mod error;
 pub mod output;
 pub mod tables;
+pub mod traces;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -59,6 +62,8 @@ pub struct QueryRequest {
     pub sql: String,
     pub max_rows: Option<usize>,
     pub timeout: Option<Duration>,
+    /// Values for the SQL's `$1`, `$2`, ... placeholders.
+    pub params: Vec<datafusion::scalar::ScalarValue>,
 }
 
 /// A query's result: at most the row limit.
@@ -138,7 +143,7 @@ impl QueryEngine {
                     .acquire_owned()
                     .await
                     .map_err(|_| QueryError::Stopped)?;
-                execute(&context, &request.sql, max_rows).await
+                execute(&context, &request.sql, request.params, max_rows).await
             };
             let mut result = tokio::time::timeout(timeout, work)
                 .await
@@ -176,6 +181,7 @@ impl Drop for QueryEngine {
 async fn execute(
     context: &SessionContext,
     sql: &str,
+    params: Vec<datafusion::scalar::ScalarValue>,
     max_rows: usize,
 ) -> Result<QueryResult, QueryError> {
     let read_only = SQLOptions::new()
@@ -186,6 +192,13 @@ async fn execute(
         .sql_with_options(sql, read_only)
         .await
         .map_err(|e| QueryError::from_datafusion(&e, sql))?;
+    let frame = if params.is_empty() {
+        frame
+    } else {
+        frame
+            .with_param_values(params)
+            .map_err(|e| QueryError::from_datafusion(&e, sql))?
+    };
     let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
     // One row past the limit tells whether there were more.
     let frame = frame

@@ -61,6 +61,14 @@ pub(crate) fn write(
     for id in ["trace_id", "span_id", "parent_span_id"] {
         properties = properties.set_column_dictionary_enabled(ColumnPath::from(id), false);
     }
+    // A trace is looked up by ID: a bloom filter lets readers skip the
+    // segments that cannot hold it (sized for one ID per row, the most
+    // there can be; about 1 byte per span).
+    let trace_id = ColumnPath::from("trace_id");
+    properties = properties
+        .set_column_bloom_filter_enabled(trace_id.clone(), true)
+        .set_column_bloom_filter_fpp(trace_id.clone(), 0.02)
+        .set_column_bloom_filter_max_ndv(trace_id, batch.num_rows().max(1) as u64);
     let name = format!("wal-{wal_through:012}-end-{max_end}.parquet");
     let (path, bytes) = write_file(root, hour, &name, batch, properties.build())?;
     Ok(Segment {

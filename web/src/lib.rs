@@ -4,14 +4,17 @@
 //! `broadcast` channel) from the twin engine, and the metrics registry.
 //! Out, on one port (default 8080): `GET /api/v1/graph` (snapshot JSON),
 //! the websocket `GET /api/v1/stream` (a snapshot, then versioned
-//! deltas), SQL `POST /api/v1/query` (`query`), Prometheus
+//! deltas), SQL `POST /api/v1/query` (`query`), traces
+//! `GET /api/v1/traces[/{id}]` (`traces`), Prometheus
 //! `GET /metrics`, and the browser UI at `/`.
 
 mod api;
 mod assets;
+mod instant;
 mod prometheus;
 mod query;
 mod stream;
+mod traces;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -45,6 +48,8 @@ pub fn router(state: WebState) -> Router {
         .route("/api/v1/graph", get(api::graph))
         .route("/api/v1/stream", get(stream::upgrade))
         .route("/api/v1/query", post(query::query))
+        .route("/api/v1/traces", get(traces::search))
+        .route("/api/v1/traces/{trace_id}", get(traces::trace))
         .route("/metrics", get(prometheus::render))
         .route("/healthz", get(api::health))
         .fallback(assets::serve)

@@ -52,17 +52,17 @@ impl QueryMetrics {
             .sub_registry_with_prefix("meshtwin_query")
             .register(
                 "queries",
-                "SQL queries answered, by outcome (ok, invalid, timeout, failed, unavailable)",
+                "SQL queries and trace lookups answered, by outcome (ok, not_found, invalid, timeout, failed, unavailable)",
                 self.queries.clone(),
             );
     }
 
-    fn count(&self, outcome: &'static str) {
+    pub(crate) fn count(&self, outcome: &'static str) {
         self.queries.get_or_create(&Outcome { outcome }).inc();
     }
 }
 
-fn error_response(error: &QueryError) -> (StatusCode, &'static str, Response) {
+pub(crate) fn error_response(error: &QueryError) -> (StatusCode, &'static str, Response) {
     let (status, kind) = match error {
         QueryError::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid"),
         QueryError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
@@ -79,7 +79,7 @@ fn error_response(error: &QueryError) -> (StatusCode, &'static str, Response) {
     (status, kind, (status, Json(body)).into_response())
 }
 
-fn unavailable(message: &str) -> Response {
+pub(crate) fn unavailable(message: &str) -> Response {
     let body = serde_json::json!({"error": message, "kind": "unavailable"});
     (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
@@ -141,6 +141,7 @@ pub(crate) async fn query(State(state): State<WebState>, Json(body): Json<QueryB
         sql: body.sql,
         max_rows: body.max_rows,
         timeout,
+        params: Vec::new(),
     };
     let result = engine
         .run(request)

@@ -4,6 +4,7 @@ import "./style.css";
 import { millis, percent, rate, time } from "./format.js";
 import { GraphView } from "./graph.js";
 import { GraphStream } from "./stream.js";
+import { TracesDrawer } from "./traces.js";
 
 const $ = (id) => document.getElementById(id);
 let selected = null;
@@ -22,8 +23,17 @@ const stream = new GraphStream(`${scheme}://${location.host}/api/v1/stream`, {
   },
 });
 
-// A debugging handle: the live cytoscape instance and the stream's state.
-window.meshtwin = { cy: view.cy, stream };
+const traces = new TracesDrawer(
+  () => stream.at,
+  () => {
+    view.cy.resize();
+    view.fit();
+  },
+);
+
+// A debugging handle: the live cytoscape instance, the stream's state and
+// the traces drawer.
+window.meshtwin = { cy: view.cy, stream, traces };
 
 $("window").addEventListener("change", () => render(stream));
 $("fit").addEventListener("click", () => view.fit());
@@ -38,6 +48,9 @@ function render(s) {
   $("edge-count").textContent = s.edges.size;
   $("clock").textContent = time(s.at);
   view.update(s, currentWindow());
+  traces.setServices(
+    [...s.nodes.values()].filter((n) => n.kind === "service").map((n) => n.name).sort(),
+  );
   renderServices(s);
   renderDetails();
 }
@@ -97,6 +110,8 @@ function renderDetails() {
   const edge = selected && stream.edges.get(selected);
   const heading = document.createElement("h2");
   const table = document.createElement("table");
+  const actions = document.createElement("p");
+  actions.className = "actions";
   if (node) {
     heading.textContent = `${node.name} (${node.kind})`;
     for (const [label, key] of [["last 1 min", "last_1m"], ["last 5 min", "last_5m"]]) {
@@ -115,6 +130,9 @@ function renderDetails() {
       row("total", `${node.total_requests} requests, ${node.total_errors} errors`),
       row("last seen", time(node.last_seen_unix_nanos)),
     );
+    if (node.kind === "service") {
+      actions.append(button(`traces of ${node.name}`, "traces-of-node", () => traces.searchService(node.name)));
+    }
   } else if (edge) {
     heading.textContent = `${edge.source} → ${edge.target}`;
     for (const [label, key] of [["last 1 min", "last_1m"], ["last 5 min", "last_5m"]]) {
@@ -132,6 +150,14 @@ function renderDetails() {
       row("mTLS", mtlsText(edge)),
       row("last seen", time(edge.last_seen_unix_nanos)),
     );
+    const source = stream.nodes.get(edge.source);
+    const target = stream.nodes.get(edge.target);
+    if (source && target) {
+      const virtual = target.kind !== "service";
+      actions.append(
+        button("traces on this edge", "traces-on-edge", () => traces.searchEdge(source.name, target.name, virtual)),
+      );
+    }
   } else {
     heading.textContent = "Details";
     const hint = document.createElement("p");
@@ -140,10 +166,20 @@ function renderDetails() {
     panel.replaceChildren(heading, hint);
     return;
   }
-  panel.replaceChildren(heading, table);
+  panel.replaceChildren(heading, table, actions);
+}
+
+function button(text, id, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.id = id;
+  b.textContent = text;
+  b.addEventListener("click", onClick);
+  return b;
 }
 
 stream.start();
+traces.fromAddress();
 
 /** How much of an edge's traffic was carried over mutual TLS. */
 function mtlsText(edge) {
