@@ -5,11 +5,13 @@
 //! and have a timeout, a row limit and a memory limit. Errors carry the
 //! line and column of the SQL they point at (`error`); results render as
 //! a table, CSV or JSON (`output`). Traces are read whole, with their
-//! critical path, or searched for (`traces`).
+//! critical path, or searched for (`traces`); the graph is read as it was
+//! at a time, or two times compared (`past_graph`).
 
 pub mod critical_path;
 mod error;
 pub mod output;
+pub mod past_graph;
 pub mod tables;
 pub mod traces;
 
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use futures_util::StreamExt as _;
@@ -106,8 +109,12 @@ impl QueryEngine {
             .enable_time()
             .build()
             .map_err(|e| QueryError::Failed(format!("cannot start the query runtime: {e}")))?;
+        // Listings are not cached: the store adds files all the time, and a
+        // query must see the segment written a moment ago.
+        let caches = CacheManagerConfig::default().with_list_files_cache_limit(0);
         let env = RuntimeEnvBuilder::new()
             .with_memory_limit(config.memory_limit_bytes, 1.0)
+            .with_cache_manager(caches)
             .build_arc()
             .map_err(|e| QueryError::Failed(e.to_string()))?;
         Ok(Self {

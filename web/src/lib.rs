@@ -2,7 +2,9 @@
 //!
 //! In: the latest [`TwinView`] (a `watch` channel) and graph deltas (a
 //! `broadcast` channel) from the twin engine, and the metrics registry.
-//! Out, on one port (default 8080): `GET /api/v1/graph` (snapshot JSON),
+//! Out, on one port (default 8080): `GET /api/v1/graph` (snapshot JSON;
+//! with `?at=T` the graph as it was, and `graph/diff` between two times:
+//! `history`),
 //! the websocket `GET /api/v1/stream` (a snapshot, then versioned
 //! deltas), SQL `POST /api/v1/query` (`query`), traces
 //! `GET /api/v1/traces[/{id}]` (`traces`), Prometheus
@@ -10,6 +12,7 @@
 
 mod api;
 mod assets;
+mod history;
 mod instant;
 mod prometheus;
 mod query;
@@ -45,7 +48,9 @@ pub struct WebState {
 /// Every route of the web port.
 pub fn router(state: WebState) -> Router {
     Router::new()
-        .route("/api/v1/graph", get(api::graph))
+        .route("/api/v1/graph", get(history::graph))
+        .route("/api/v1/graph/history", get(history::range))
+        .route("/api/v1/graph/diff", get(history::diff))
         .route("/api/v1/stream", get(stream::upgrade))
         .route("/api/v1/query", post(query::query))
         .route("/api/v1/traces", get(traces::search))

@@ -57,7 +57,7 @@ pub(crate) struct SearchParams {
     limit: Option<usize>,
 }
 
-fn bad_request(state: &WebState, message: String) -> Response {
+pub(crate) fn bad_request(state: &WebState, message: String) -> Response {
     let error = QueryError::Invalid {
         message,
         line: None,
@@ -67,17 +67,18 @@ fn bad_request(state: &WebState, message: String) -> Response {
     error_response(&error).2
 }
 
-fn failure(state: &WebState, error: &QueryError) -> Response {
+pub(crate) fn failure(state: &WebState, error: &QueryError) -> Response {
     let (_, kind, response) = error_response(error);
     state.query_metrics.count(kind);
     response
 }
 
-fn no_store(state: &WebState) -> Response {
+/// 503: `what` is read from the store, which is off.
+pub(crate) fn no_store(state: &WebState, what: &str) -> Response {
     state.query_metrics.count("unavailable");
-    unavailable(
-        "traces are read from the span store, which is off here; set [store] enabled = true",
-    )
+    unavailable(&format!(
+        "{what} is read from the span store, which is off here; set [store] enabled = true"
+    ))
 }
 
 /// `[from, to)` from the parameters; a missing end defaults from the other
@@ -130,7 +131,7 @@ pub(crate) async fn trace(
     params: Result<Query<TraceParams>, QueryRejection>,
 ) -> Response {
     let Some(engine) = state.query.clone() else {
-        return no_store(&state);
+        return no_store(&state, "a trace");
     };
     let params = match params {
         Ok(Query(params)) => params,
@@ -174,7 +175,7 @@ pub(crate) async fn search(
     params: Result<Query<SearchParams>, QueryRejection>,
 ) -> Response {
     let Some(engine) = state.query.clone() else {
-        return no_store(&state);
+        return no_store(&state, "a trace");
     };
     let params = match params {
         Ok(Query(params)) => params,

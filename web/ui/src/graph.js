@@ -56,6 +56,31 @@ const STYLE = [
       "text-rotation": "autorotate",
     },
   },
+  // The diff view's verdicts.
+  {
+    selector: "node.appeared",
+    style: { "border-color": "#0969da", "border-width": 5 },
+  },
+  {
+    selector: "edge.appeared",
+    style: { "line-color": "#0969da", "target-arrow-color": "#0969da", width: 5 },
+  },
+  {
+    selector: ".vanished",
+    style: { "line-style": "dashed", "border-style": "dashed", "border-color": "#9aa0a6", "line-color": "#9aa0a6", "target-arrow-color": "#9aa0a6", opacity: 0.5 },
+  },
+  {
+    selector: ".degraded",
+    style: { "underlay-color": "#d64545", "underlay-opacity": 0.35, "underlay-padding": 8 },
+  },
+  {
+    selector: ".improved",
+    style: { "underlay-color": "#2e9e5b", "underlay-opacity": 0.3, "underlay-padding": 8 },
+  },
+  {
+    selector: ".surged",
+    style: { "underlay-color": "#0969da", "underlay-opacity": 0.2, "underlay-padding": 8 },
+  },
   {
     selector: ":selected",
     style: { "overlay-color": "#0969da", "overlay-opacity": 0.15, "overlay-padding": 6 },
@@ -135,6 +160,15 @@ export class GraphView {
       }
     });
     if (structureChanged) this.layout();
+  }
+
+  /** Marks elements by id (`appeared`, `vanished`, a verdict); clears the rest. */
+  setClasses(classes) {
+    this.cy.batch(() => {
+      for (const element of this.cy.elements()) {
+        element.classes(classes.get(element.id()) ?? []);
+      }
+    });
   }
 
   layout() {

@@ -3,11 +3,15 @@
 import "./style.css";
 import { millis, percent, rate, time } from "./format.js";
 import { GraphView } from "./graph.js";
+import { HistoryControl } from "./history.js";
 import { GraphStream } from "./stream.js";
 import { TracesDrawer } from "./traces.js";
 
 const $ = (id) => document.getElementById(id);
 let selected = null;
+// The past graph on show, or null for the live one.
+let shown = null;
+const current = () => shown ?? stream;
 
 const view = new GraphView($("graph"), (id) => {
   selected = id;
@@ -31,11 +35,31 @@ const traces = new TracesDrawer(
   },
 );
 
-// A debugging handle: the live cytoscape instance, the stream's state and
-// the traces drawer.
-window.meshtwin = { cy: view.cy, stream, traces };
+const history = new HistoryControl({
+  clock: () => stream.at,
+  show: (graph, classes) => {
+    shown = graph;
+    if (graph) {
+      $("node-count").textContent = graph.nodes.size;
+      $("edge-count").textContent = graph.edges.size;
+      view.update(graph, "last_1m");
+      view.setClasses(classes);
+      renderServices(graph);
+      renderDetails();
+    } else {
+      view.setClasses(new Map());
+      render(stream);
+    }
+  },
+});
 
-$("window").addEventListener("change", () => render(stream));
+// A debugging handle: the live cytoscape instance, the stream's state, the
+// traces drawer and the time travel control.
+window.meshtwin = { cy: view.cy, stream, traces, history };
+
+$("window").addEventListener("change", () => {
+  if (!shown) render(stream);
+});
 $("fit").addEventListener("click", () => view.fit());
 
 function currentWindow() {
@@ -44,13 +68,14 @@ function currentWindow() {
 
 function render(s) {
   $("version").textContent = s.version;
-  $("node-count").textContent = s.nodes.size;
-  $("edge-count").textContent = s.edges.size;
   $("clock").textContent = time(s.at);
-  view.update(s, currentWindow());
   traces.setServices(
     [...s.nodes.values()].filter((n) => n.kind === "service").map((n) => n.name).sort(),
   );
+  if (!history.isLive()) return;
+  $("node-count").textContent = s.nodes.size;
+  $("edge-count").textContent = s.edges.size;
+  view.update(s, currentWindow());
   renderServices(s);
   renderDetails();
 }
@@ -106,8 +131,8 @@ function quantiles(q) {
 
 function renderDetails() {
   const panel = $("details");
-  const node = selected && stream.nodes.get(selected);
-  const edge = selected && stream.edges.get(selected);
+  const node = selected && current().nodes.get(selected);
+  const edge = selected && current().edges.get(selected);
   const heading = document.createElement("h2");
   const table = document.createElement("table");
   const actions = document.createElement("p");
@@ -150,8 +175,8 @@ function renderDetails() {
       row("mTLS", mtlsText(edge)),
       row("last seen", time(edge.last_seen_unix_nanos)),
     );
-    const source = stream.nodes.get(edge.source);
-    const target = stream.nodes.get(edge.target);
+    const source = current().nodes.get(edge.source);
+    const target = current().nodes.get(edge.target);
     if (source && target) {
       const virtual = target.kind !== "service";
       actions.append(
