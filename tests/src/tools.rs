@@ -42,3 +42,21 @@ pub fn chromium() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
     require(path, "Debian's chromium package")
 }
+
+/// Bytes of the files under `dir` (recursively), only those ending in
+/// `.{extension}` when one is given.
+pub fn bytes_under(dir: &std::path::Path, extension: Option<&str>) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => bytes_under(&e.path(), extension),
+            Ok(m) if extension.is_none_or(|x| e.path().extension().is_some_and(|y| y == x)) => {
+                m.len()
+            }
+            _ => 0,
+        })
+        .sum()
+}

@@ -69,21 +69,6 @@ fn run(meshtwin: &Path, suite: &str, cache: &Path, out: &Path) -> Run {
     }
 }
 
-fn bytes_under(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| match e.metadata() {
-                    Ok(m) if m.is_dir() => bytes_under(&e.path()),
-                    Ok(m) => m.len(),
-                    Err(_) => 0,
-                })
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 fn summary<'a>(report: &'a Value, topology: &str, method: &str) -> Option<&'a Value> {
     row(report, topology, "all", method)
 }
@@ -233,7 +218,14 @@ fn main() -> ExitCode {
             spans += manifest["spans"].as_u64().unwrap_or(0);
         }
     }
-    let mut table = tables(&report, &cold, &cached, cases, spans, bytes_under(&cache));
+    let mut table = tables(
+        &report,
+        &cold,
+        &cached,
+        cases,
+        spans,
+        meshtwin_tests::tools::bytes_under(&cache, None),
+    );
     if let Some(reason) = &busy {
         table = format!("**Measured on a busy machine ({reason}); suspect.**\n\n{table}");
     }

@@ -27,8 +27,9 @@ const stream = new GraphStream(`${scheme}://${location.host}/api/v1/stream`, {
   },
 });
 
+// Searches end at the time on show: now, or the past the slider picked.
 const traces = new TracesDrawer(
-  () => stream.at,
+  () => shown?.at ?? stream.at,
   () => {
     view.cy.resize();
     view.fit();

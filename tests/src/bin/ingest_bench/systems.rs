@@ -38,21 +38,6 @@ impl Store {
     }
 }
 
-/// Parquet bytes under `dir`.
-fn parquet_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => parquet_bytes(&e.path()),
-            Ok(m) if e.path().extension().is_some_and(|x| x == "parquet") => m.len(),
-            _ => 0,
-        })
-        .sum()
-}
-
 async fn wait_for(metrics: &str, series: &str, value: usize, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -102,7 +87,10 @@ pub(crate) async fn run_meshtwin(
     if store == Store::On {
         let stored = "meshtwin_store_spans_in_segments_total";
         wait_for(&metrics, stored, total, "every span reaching a segment").await;
-        let bytes = parquet_bytes(&meshtwin.data_dir().join("store/spans"));
+        let bytes = meshtwin_tests::tools::bytes_under(
+            &meshtwin.data_dir().join("store/spans"),
+            Some("parquet"),
+        );
         disk_bytes_per_span = Some(bytes as f64 / total as f64);
     }
     let cpu = machine::cpu_seconds(meshtwin.pid()).expect("cpu") - cpu_before;
