@@ -131,3 +131,17 @@ pub fn render(result: &QueryResult, format: Format) -> Result<String, QueryError
         }
     }
 }
+
+/// The rows as values of `T`, deserialized from their JSON form (for
+/// queries whose columns the caller wrote).
+pub(crate) fn typed_rows<T: serde::de::DeserializeOwned>(
+    result: &QueryResult,
+) -> Result<Vec<T>, QueryError> {
+    json_rows(result)?
+        .into_iter()
+        .map(|row| {
+            serde_json::from_value(row)
+                .map_err(|e| QueryError::Failed(format!("unexpected row from the store: {e}")))
+        })
+        .collect()
+}

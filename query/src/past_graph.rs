@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use datafusion::scalar::ScalarValue;
 use serde::{Deserialize, Serialize};
 
-use crate::output::json_rows;
+use crate::output::typed_rows;
 use crate::{QueryEngine, QueryError, QueryRequest};
 
 /// A node as a snapshot kept it (its last minute, and totals).
@@ -101,11 +101,6 @@ fn time(unix_nanos: i64) -> ScalarValue {
     ScalarValue::TimestampNanosecond(Some(unix_nanos), Some("UTC".into()))
 }
 
-fn parse<T: serde::de::DeserializeOwned>(row: serde_json::Value) -> Result<T, QueryError> {
-    serde_json::from_value(row)
-        .map_err(|e| QueryError::Failed(format!("unexpected row from the store: {e}")))
-}
-
 impl QueryEngine {
     async fn rows<T: serde::de::DeserializeOwned>(
         &self,
@@ -120,7 +115,7 @@ impl QueryEngine {
                 params,
             })
             .await?;
-        json_rows(&result)?.into_iter().map(parse).collect()
+        typed_rows(&result)
     }
 
     /// The first and last snapshots kept.

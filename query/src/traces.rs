@@ -12,8 +12,8 @@ use datafusion::scalar::ScalarValue;
 use serde::{Deserialize, Serialize};
 
 use crate::critical_path::{PathSegment, Timing, critical_path};
-use crate::output::json_rows;
-use crate::{QueryEngine, QueryError, QueryRequest, QueryResult};
+use crate::output::typed_rows;
+use crate::{QueryEngine, QueryError, QueryRequest};
 
 /// The most spans one trace returns.
 pub const MAX_TRACE_SPANS: usize = 20_000;
@@ -194,16 +194,6 @@ impl Params {
     }
 }
 
-fn rows<T: serde::de::DeserializeOwned>(result: &QueryResult) -> Result<Vec<T>, QueryError> {
-    json_rows(result)?
-        .into_iter()
-        .map(|row| {
-            serde_json::from_value(row)
-                .map_err(|e| QueryError::Failed(format!("unexpected row from the store: {e}")))
-        })
-        .collect()
-}
-
 fn nanos(duration: Duration) -> i64 {
     i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX)
 }
@@ -237,7 +227,7 @@ impl QueryEngine {
                 params: params.0,
             })
             .await?;
-        let mut spans: Vec<TraceSpan> = rows(&result)?;
+        let mut spans: Vec<TraceSpan> = typed_rows(&result)?;
         // An exporter that retried may have delivered a span twice.
         let mut seen = HashSet::new();
         spans.retain(|span| seen.insert(span.span_id.clone()));
@@ -332,7 +322,7 @@ impl QueryEngine {
                 params: params.0,
             })
             .await?;
-        rows(&result)
+        typed_rows(&result)
     }
 }
 

@@ -77,3 +77,17 @@ pub fn metric(page: &str, series: &str) -> Option<f64> {
             (name == series).then(|| value.parse().ok()).flatten()
         })
 }
+
+/// Asks `{web}/api/v1/{path}` for each case and checks the status and
+/// that the JSON `error` contains the message.
+pub async fn assert_api_errors(web: &str, cases: &[(&str, u16, &str)]) {
+    for &(path, status, message) in cases {
+        let reply = get(&format!("{web}/api/v1/{path}")).await;
+        assert_eq!(reply.status, status, "{path}: {}", reply.text());
+        let error = reply.json()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(error.contains(message), "{path}: {error}");
+    }
+}

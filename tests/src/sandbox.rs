@@ -52,6 +52,17 @@ impl Meshtwin {
         Self::start("serve", extra)
     }
 
+    /// `meshtwin serve` with a config file holding `toml`, on ephemeral
+    /// ports with a fresh data directory.
+    pub fn serve_with_config(toml: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("meshtwin.toml");
+        std::fs::write(&config, toml).expect("write the config");
+        let config = config.to_str().expect("a UTF-8 path").to_owned();
+        let data_dir = dir.path().join("data");
+        Self::start_in("serve", data_dir, Some(dir), &["--config", &config])
+    }
+
     /// `meshtwin demo` on ephemeral ports with a fresh data directory.
     pub fn demo(extra: &[&str]) -> Self {
         Self::start("demo", extra)

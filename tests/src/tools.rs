@@ -60,3 +60,34 @@ pub fn bytes_under(dir: &std::path::Path, extension: Option<&str>) -> u64 {
         })
         .sum()
 }
+
+/// `target/screenshots/{name}`, with its directory made and any older
+/// copy removed.
+pub fn screenshot(name: &str) -> PathBuf {
+    let dir = workspace().join("target/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshots dir");
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// Runs the browser test `script` (in `tests/browser/`, with Debian's
+/// Chromium) with `args`, and returns the JSON summary it prints; fails
+/// the test, with its output, when it fails.
+pub async fn run_browser(script: &str, args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let output = tokio::process::Command::new("node")
+        .current_dir(browser_tests())
+        .env("CHROMIUM", chromium())
+        .arg(script)
+        .args(args)
+        .output()
+        .await
+        .expect("run node");
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("a JSON summary")
+}

@@ -10,7 +10,7 @@
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use meshtwin_tests::client::get;
+use meshtwin_tests::client::{assert_api_errors, get};
 use meshtwin_tests::sandbox::{Meshtwin, eventually};
 use meshtwin_tests::tools;
 
@@ -69,21 +69,15 @@ async fn kept(web: &str, at: i64, source: &str, target: &str) -> serde_json::Val
 
 /// A mesh with a before and an after: the times to ask about each.
 struct History {
-    _dir: tempfile::TempDir,
     meshtwin: Meshtwin,
     before: i64,
     after: i64,
 }
 
 async fn changed_mesh() -> History {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("meshtwin.toml");
-    std::fs::write(
-        &config,
+    let meshtwin = Meshtwin::serve_with_config(
         "[store]\nsegment_max_seconds = 1\nhistory_interval_seconds = 1\ntables_flush_seconds = 1\n",
-    )
-    .unwrap();
-    let meshtwin = Meshtwin::serve(&["--config", config.to_str().unwrap()]);
+    );
     let start = now() - 600 * SECOND;
     send_phase(&meshtwin, start, "before");
     let before = start + 30 * SECOND;
@@ -98,7 +92,6 @@ async fn changed_mesh() -> History {
     )
     .await;
     History {
-        _dir: dir,
         after: graph["at_unix_nanos"].as_i64().unwrap(),
         meshtwin,
         before,
@@ -203,44 +196,20 @@ async fn the_graph_as_it_was_and_what_changed_since() {
         ("graph/diff?from=1000&to=2000", 404, "no snapshot"),
         ("graph/diff?from=1000&limit=0", 400, "limit"),
     ];
-    for (path, status, message) in cases {
-        let reply = get(&format!("{web}/api/v1/{path}")).await;
-        assert_eq!(reply.status, status, "{path}: {}", reply.text());
-        let error = reply.json()["error"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        assert!(error.contains(message), "{path}: {error}");
-    }
+    assert_api_errors(web, &cases).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn chromium_replays_the_past_and_colours_the_diff() {
-    let browser_tests = tools::browser_tests();
-    let chromium = tools::chromium();
-    let screenshots = tools::workspace().join("target/screenshots");
-    std::fs::create_dir_all(&screenshots).unwrap();
-    let screenshot = screenshots.join("ui-diff.png");
-    let _ = std::fs::remove_file(&screenshot);
-
+    let screenshot = tools::screenshot("ui-diff.png");
     let h = changed_mesh().await;
-    let output = tokio::process::Command::new("node")
-        .current_dir(&browser_tests)
-        .env("CHROMIUM", &chromium)
-        .arg("ui_history.mjs")
-        .arg(format!("{}/", h.meshtwin.web))
-        .arg(&screenshot)
-        .arg(h.before.to_string())
-        .output()
-        .await
-        .expect("run node");
-    assert!(
-        output.status.success(),
-        "the browser did not show the past:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON summary");
+    let url = format!("{}/", h.meshtwin.web);
+    let before = h.before.to_string();
+    let summary = tools::run_browser(
+        "ui_history.mjs",
+        &[url.as_ref(), screenshot.as_ref(), before.as_ref()],
+    )
+    .await;
     assert_eq!(summary["errors"], serde_json::json!([]), "no page errors");
     // Live: payments is there (legacy too, while the twin keeps it idle).
     let live: Vec<String> = serde_json::from_value(summary["live_nodes"].clone()).unwrap();

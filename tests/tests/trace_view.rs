@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-use meshtwin_tests::client::{get, metric};
+use meshtwin_tests::client::{assert_api_errors, get, metric};
 use meshtwin_tests::sandbox::{Meshtwin, eventually};
 use meshtwin_tests::tools;
 
@@ -43,12 +43,8 @@ fn send_timed_trace(meshtwin: &Meshtwin) -> Sent {
     }
 }
 
-fn serve_with_quick_segments() -> (tempfile::TempDir, Meshtwin) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("meshtwin.toml");
-    std::fs::write(&config, "[store]\nsegment_max_seconds = 1\n").unwrap();
-    let meshtwin = Meshtwin::serve(&["--config", config.to_str().unwrap()]);
-    (dir, meshtwin)
+fn serve_with_quick_segments() -> Meshtwin {
+    Meshtwin::serve_with_config("[store]\nsegment_max_seconds = 1\n")
 }
 
 /// The trace, once its segment is written.
@@ -78,7 +74,7 @@ async fn search(web: &str, query: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_trace_comes_back_whole_with_its_critical_path_and_is_found_by_search() {
-    let (_dir, meshtwin) = serve_with_quick_segments();
+    let meshtwin = serve_with_quick_segments();
     let sent = send_timed_trace(&meshtwin);
     let trace = stored_trace(&meshtwin.web, &sent.trace_id).await;
 
@@ -186,15 +182,7 @@ async fn a_trace_comes_back_whole_with_its_critical_path_and_is_found_by_search(
         ("traces?status=broken", 400, "status"),
         ("traces?min_duration_ms=-1", 400, "min_duration_ms"),
     ];
-    for (path, status, message) in cases {
-        let reply = get(&format!("{web}/api/v1/{path}")).await;
-        assert_eq!(reply.status, status, "{path}: {}", reply.text());
-        let error = reply.json()["error"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        assert!(error.contains(message), "{path}: {error}");
-    }
+    assert_api_errors(web, &cases).await;
     let after = get(&format!("{web}/metrics")).await.text();
     for (outcome, more) in [("not_found", 1.0), ("invalid", 7.0)] {
         assert_eq!(
@@ -205,10 +193,7 @@ async fn a_trace_comes_back_whole_with_its_critical_path_and_is_found_by_search(
     }
 
     // Without the store, traces cannot be read, and the answer says why.
-    let off_dir = tempfile::tempdir().unwrap();
-    let off_config = off_dir.path().join("meshtwin.toml");
-    std::fs::write(&off_config, "[store]\nenabled = false\n").unwrap();
-    let off = Meshtwin::serve(&["--config", off_config.to_str().unwrap()]);
+    let off = Meshtwin::serve_with_config("[store]\nenabled = false\n");
     let reply = get(&format!("{}/api/v1/traces/{}", off.web, sent.trace_id)).await;
     assert_eq!(reply.status, 503);
     assert!(
@@ -221,34 +206,17 @@ async fn a_trace_comes_back_whole_with_its_critical_path_and_is_found_by_search(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn chromium_opens_the_waterfall_from_the_address_and_from_an_edge() {
-    let browser_tests = tools::browser_tests();
-    let chromium = tools::chromium();
-    let screenshots = tools::workspace().join("target/screenshots");
-    std::fs::create_dir_all(&screenshots).unwrap();
-    let screenshot = screenshots.join("ui-trace.png");
-    let _ = std::fs::remove_file(&screenshot);
-
-    let (_dir, meshtwin) = serve_with_quick_segments();
+    let screenshot = tools::screenshot("ui-trace.png");
+    let meshtwin = serve_with_quick_segments();
     let sent = send_timed_trace(&meshtwin);
     stored_trace(&meshtwin.web, &sent.trace_id).await;
 
-    let output = tokio::process::Command::new("node")
-        .current_dir(&browser_tests)
-        .env("CHROMIUM", &chromium)
-        .arg("ui_trace.mjs")
-        .arg(format!("{}/", meshtwin.web))
-        .arg(&screenshot)
-        .arg(&sent.trace_id)
-        .output()
-        .await
-        .expect("run node");
-    assert!(
-        output.status.success(),
-        "the browser did not show the trace:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON summary");
+    let url = format!("{}/", meshtwin.web);
+    let summary = tools::run_browser(
+        "ui_trace.mjs",
+        &[url.as_ref(), screenshot.as_ref(), sent.trace_id.as_ref()],
+    )
+    .await;
     assert_eq!(summary["errors"], serde_json::json!([]), "no page errors");
     // From the address: a row per span, in call-tree order, five on the path.
     assert_eq!(

@@ -2,8 +2,6 @@
 //! Online Boutique nodes drawn within 10 s, updating live; it writes a
 //! screenshot to target/screenshots/ui-demo.png.
 
-use std::process::Command;
-
 use meshtwin_tests::sandbox::Meshtwin;
 use meshtwin_tests::tools;
 
@@ -22,33 +20,22 @@ const NODES: [&str; 12] = [
     "redis-cart",
 ];
 
-#[test]
-fn chromium_draws_the_whole_online_boutique_graph_within_ten_seconds() {
-    let browser_tests = tools::browser_tests();
-    let chromium = tools::chromium();
-    let screenshots = tools::workspace().join("target/screenshots");
-    std::fs::create_dir_all(&screenshots).unwrap();
-    let screenshot = screenshots.join("ui-demo.png");
-    let _ = std::fs::remove_file(&screenshot);
-
+#[tokio::test(flavor = "multi_thread")]
+async fn chromium_draws_the_whole_online_boutique_graph_within_ten_seconds() {
+    let screenshot = tools::screenshot("ui-demo.png");
     let demo = Meshtwin::demo(&[]);
-    let output = Command::new("node")
-        .current_dir(&browser_tests)
-        .env("CHROMIUM", &chromium)
-        .arg("ui_graph.mjs")
-        .arg(format!("{}/", demo.web))
-        .arg(&screenshot)
-        .arg(serde_json::to_string(&NODES).unwrap())
-        .arg("10000")
-        .output()
-        .expect("run node");
-    assert!(
-        output.status.success(),
-        "the browser did not see all nodes drawn within 10 s:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON summary");
+    let url = format!("{}/", demo.web);
+    let names = serde_json::to_string(&NODES).unwrap();
+    let summary = tools::run_browser(
+        "ui_graph.mjs",
+        &[
+            url.as_ref(),
+            screenshot.as_ref(),
+            names.as_ref(),
+            "10000".as_ref(),
+        ],
+    )
+    .await;
     let mut drawn: Vec<String> = serde_json::from_value(summary["drawn"].clone()).unwrap();
     drawn.sort();
     let mut expected: Vec<String> = NODES.iter().map(|n| n.to_string()).collect();

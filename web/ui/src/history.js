@@ -4,19 +4,13 @@
 // "diff" compares the slider's time with now (GET /api/v1/graph/diff)
 // and colours what appeared, vanished, degraded or improved.
 
+import { getJson } from "./api.js";
 import { millis, percent, rate, time } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 const REPLAY_STEPS = 120;
 const REPLAY_STEP_MS = 500;
 const RANGE_REFRESH_MS = 10000;
-
-async function getJson(url) {
-  const response = await fetch(url);
-  const body = await response.json().catch(() => ({ error: `${response.status} ${response.statusText}` }));
-  if (!response.ok) throw new Error(body.error ?? `${response.status}`);
-  return body;
-}
 
 // Milliseconds rounded up: a snapshot's own time (which a float cannot
 // hold to the nanosecond) still finds that snapshot, not the one before.

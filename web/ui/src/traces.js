@@ -3,17 +3,11 @@
 // (GET /api/v1/traces/{id}). A trace opened is in the address
 // (#trace=ID), so it can be shared and reloaded.
 
+import { getJson } from "./api.js";
 import { millis, time } from "./format.js";
 import { renderWaterfall } from "./waterfall.js";
 
 const $ = (id) => document.getElementById(id);
-
-async function getJson(url) {
-  const response = await fetch(url);
-  const body = await response.json().catch(() => ({ error: `${response.status} ${response.statusText}` }));
-  if (!response.ok) throw new Error(body.error ?? `${response.status}`);
-  return body;
-}
 
 function cell(text, className) {
   const td = document.createElement("td");
