@@ -50,22 +50,15 @@ def main():
     for i in range(calls):
         at = start + i * step
         root = tracers["gateway"].start_span("GET /", kind=SpanKind.SERVER, start_time=at)
-        if phase == "before":
-            client, server = call("gateway", "orders", root, at + MS, False)
-            c2, s2 = call("orders", "legacy", server, at + 3 * MS, False)
-            s2.end(end_time=at + 7 * MS)
-            c2.end(end_time=at + 8 * MS)
-            server.end(end_time=at + 10 * MS)
-            client.end(end_time=at + 11 * MS)
-            root.end(end_time=at + 12 * MS)
-        else:
-            client, server = call("gateway", "orders", root, at + MS, i % 2 == 0)
-            c2, s2 = call("orders", "payments", server, at + 3 * MS, False)
-            s2.end(end_time=at + 7 * MS)
-            c2.end(end_time=at + 8 * MS)
-            server.end(end_time=at + 80 * MS)
-            client.end(end_time=at + 81 * MS)
-            root.end(end_time=at + 82 * MS)
+        # before: orders calls legacy, 10 ms; after: payments, 80 ms, every other call a 500.
+        callee, took, failed = ("legacy", 10, False) if phase == "before" else ("payments", 80, i % 2 == 0)
+        client, server = call("gateway", "orders", root, at + MS, failed)
+        c2, s2 = call("orders", callee, server, at + 3 * MS, False)
+        s2.end(end_time=at + 7 * MS)
+        c2.end(end_time=at + 8 * MS)
+        server.end(end_time=at + took * MS)
+        client.end(end_time=at + (took + 1) * MS)
+        root.end(end_time=at + (took + 2) * MS)
 
     for tp in providers.values():
         if not tp.force_flush(timeout_millis=15000):

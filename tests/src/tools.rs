@@ -91,3 +91,27 @@ pub async fn run_browser(script: &str, args: &[&std::ffi::OsStr]) -> serde_json:
     );
     serde_json::from_slice(&output.stdout).expect("a JSON summary")
 }
+
+/// Runs `command` to the end; fails the test, with its stderr, unless it
+/// succeeds; returns its stdout.
+pub fn stdout_of(mut command: std::process::Command, what: &str) -> Vec<u8> {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// Runs `tests/python/{script}` with the tests' Python (the OpenTelemetry
+/// SDK installed); returns its stdout.
+pub fn run_python(script: &str, args: &[&str]) -> Vec<u8> {
+    let mut command = std::process::Command::new(python());
+    command
+        .arg(workspace().join("tests/python").join(script))
+        .args(args);
+    stdout_of(command, script)
+}

@@ -14,16 +14,7 @@ use meshtwin_tests::tools;
 const TRACES: u64 = 12;
 
 fn python(script: &str, args: &[&str]) {
-    let output = Command::new(tools::python())
-        .arg(tools::workspace().join("tests/python").join(script))
-        .args(args)
-        .output()
-        .expect("run python");
-    assert!(
-        output.status.success(),
-        "{script} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    tools::run_python(script, args);
 }
 
 fn query(args: &[&str]) -> Output {

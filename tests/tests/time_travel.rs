@@ -7,7 +7,6 @@
 //! finds each element coloured by what happened to it, and writes a
 //! screenshot to target/screenshots/ui-diff.png.
 
-use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use meshtwin_tests::client::{assert_api_errors, get};
@@ -18,20 +17,14 @@ const CALLS: u64 = 40;
 const SECOND: i64 = 1_000_000_000;
 
 fn send_phase(meshtwin: &Meshtwin, start: i64, phase: &str) {
-    let output = Command::new(tools::python())
-        .arg(tools::workspace().join("tests/python/phase_traffic.py"))
-        .args([
-            meshtwin.otlp_grpc.as_str(),
+    tools::run_python(
+        "phase_traffic.py",
+        &[
+            &meshtwin.otlp_grpc,
             &start.to_string(),
             phase,
             &CALLS.to_string(),
-        ])
-        .output()
-        .expect("run python");
-    assert!(
-        output.status.success(),
-        "phase_traffic.py {phase} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
+        ],
     );
 }
 

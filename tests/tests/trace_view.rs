@@ -7,7 +7,6 @@
 //! target/screenshots/ui-trace.png.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
 use meshtwin_tests::client::{assert_api_errors, get, metric};
@@ -24,18 +23,9 @@ struct Sent {
 }
 
 fn send_timed_trace(meshtwin: &Meshtwin) -> Sent {
-    let output = Command::new(tools::python())
-        .arg(tools::workspace().join("tests/python/timed_trace.py"))
-        .arg(&meshtwin.otlp_grpc)
-        .arg(PLAIN_TRACES.to_string())
-        .output()
-        .expect("run python");
-    assert!(
-        output.status.success(),
-        "timed_trace.py failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let sent: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let plain = PLAIN_TRACES.to_string();
+    let output = tools::run_python("timed_trace.py", &[&meshtwin.otlp_grpc, &plain]);
+    let sent: serde_json::Value = serde_json::from_slice(&output).unwrap();
     Sent {
         trace_id: sent["trace_id"].as_str().unwrap().to_owned(),
         start: sent["start_unix_nanos"].as_i64().unwrap(),

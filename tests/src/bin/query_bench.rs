@@ -43,16 +43,10 @@ struct Args {
 const HOUR_S: f64 = 3600.0;
 
 fn meshtwin(args: &[&str]) -> String {
-    let output = Command::new(meshtwin_tests::sandbox::meshtwin_bin())
-        .args(args)
-        .output()
-        .expect("run meshtwin");
-    assert!(
-        output.status.success(),
-        "meshtwin {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    let mut command = Command::new(meshtwin_tests::sandbox::meshtwin_bin());
+    command.args(args);
+    let stdout = tools::stdout_of(command, &format!("meshtwin {args:?}"));
+    String::from_utf8_lossy(&stdout).into_owned()
 }
 
 fn case_file(dir: &Path, rate: f64, duration_s: f64) -> PathBuf {
