@@ -11,10 +11,6 @@ use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService;
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
 use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
@@ -36,17 +32,6 @@ impl From<IngestError> for Status {
             IngestError::Malformed(message) => Status::invalid_argument(message),
             IngestError::Overloaded => Status::unavailable(error.to_string()),
         }
-    }
-}
-
-#[tonic::async_trait]
-impl TraceService for Receiver {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let response = self.ingest.traces(request.into_inner(), Transport::Grpc)?;
-        Ok(Response::new(response))
     }
 }
 
@@ -105,13 +90,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
     let metrics: Arc<CollectorMetrics> = ingest.metrics().clone();
-    let traces = trace_server::TraceServer::new(
-        Receiver {
-            ingest: ingest.clone(),
-        },
-        metrics.clone(),
-        max_request_bytes,
-    );
+    let traces = trace_server::TraceServer::new(ingest.clone(), max_request_bytes);
     let metrics_service = MetricsServiceServer::new(Receiver { ingest })
         .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max_request_bytes);

@@ -99,10 +99,11 @@ async fn traces(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let outcome = read::<ExportTraceServiceRequest>(&state, &headers, body).and_then(
-        |(encoding, request)| {
+        |(encoding, request, body)| {
+            let protobuf = (encoding == Encoding::Protobuf).then_some(body.as_ref());
             let response = state
                 .ingest
-                .traces(request, Transport::Http)
+                .traces(request, protobuf, Transport::Http)
                 .map_err(refusal_of)?;
             Ok(reply(encoding, StatusCode::OK, &response))
         },
@@ -115,11 +116,12 @@ async fn metrics(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let outcome =
-        read::<ExportMetricsServiceRequest>(&state, &headers, body).map(|(encoding, request)| {
+    let outcome = read::<ExportMetricsServiceRequest>(&state, &headers, body).map(
+        |(encoding, request, _)| {
             let response = state.ingest.metrics_export(&request, Transport::Http);
             reply(encoding, StatusCode::OK, &response)
-        });
+        },
+    );
     finish(&state, &headers, outcome)
 }
 
@@ -176,12 +178,13 @@ fn encoding_of(headers: &HeaderMap) -> Option<Encoding> {
     }
 }
 
-/// Checks type, size and encoding, then decodes the body.
+/// Checks type, size and encoding, then decodes the body; returns it too
+/// (decompressed).
 fn read<T>(
     state: &HttpState,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(Encoding, T), Refusal>
+) -> Result<(Encoding, T, Bytes), Refusal>
 where
     T: prost::Message + Default + serde::de::DeserializeOwned,
 {
@@ -213,7 +216,7 @@ where
         Encoding::Json => serde_json::from_slice(&body)
             .map_err(|e| Refusal::bad(BadRequest::Malformed, format!("malformed JSON: {e}"))),
     }?;
-    Ok((encoding, decoded))
+    Ok((encoding, decoded, body))
 }
 
 fn decompress(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, Refusal> {

@@ -22,8 +22,9 @@ pub enum IngestError {
     /// The sender must fix the request; retrying will not help.
     #[error("{0}")]
     Malformed(String),
-    /// The twin is behind; the sender should retry with backoff.
-    #[error("the twin's queue is full; retry later")]
+    /// The twin or the span store is behind; the sender should retry
+    /// with backoff.
+    #[error("the twin or the span store is behind; retry later")]
     Overloaded,
 }
 
@@ -65,12 +66,34 @@ impl Ingest {
         &self.metrics
     }
 
+    /// Whether the span store (if any) would take a request now; asked
+    /// before decoding one, so a store that is behind sheds load cheaply.
+    /// A refusal is counted by the store.
+    pub(crate) fn store_has_room(&self) -> bool {
+        self.store
+            .as_ref()
+            .is_none_or(|store| store.check_room().is_ok())
+    }
+
     /// Takes a trace export; the response carries OTLP partial success.
+    /// `protobuf`: the bytes the request was decoded from, when it came as
+    /// protobuf (the span store logs them as they are).
     pub fn traces(
         &self,
         request: ExportTraceServiceRequest,
+        protobuf: Option<&[u8]>,
         transport: Transport,
     ) -> Result<ExportTraceServiceResponse, IngestError> {
+        if !self.store_has_room() {
+            let spans = request
+                .resource_spans
+                .iter()
+                .flat_map(|r| &r.scope_spans)
+                .map(|s| s.spans.len() as u64)
+                .sum();
+            self.metrics.spans_refused(transport, spans);
+            return Err(IngestError::Overloaded);
+        }
         let converted = spans_from_request(&request).map_err(|message| {
             self.metrics.bad_request(transport, BadRequest::Malformed);
             IngestError::Malformed(message)
@@ -84,7 +107,10 @@ impl Ingest {
                 IngestError::Overloaded
             })?;
             if let Some(store) = &self.store
-                && let Err(error) = store.append(request)
+                && let Err(error) = match protobuf {
+                    Some(bytes) => store.append_encoded(request, bytes),
+                    None => store.append(request),
+                }
             {
                 tracing::warn!(%error, "span store refused a request");
                 self.metrics.spans_refused(transport, accepted);

@@ -9,6 +9,7 @@ pub mod history;
 pub mod metric_rows;
 pub mod rows;
 pub mod segments;
+mod span_chunks;
 pub mod table;
 mod wal;
 mod writer;
@@ -165,29 +166,31 @@ impl SpanStore {
     /// Logs `request`; once this returns `Ok`, it survives the process
     /// being killed. Refuses (retryably) when the writer is behind.
     pub fn append(&self, request: ExportTraceServiceRequest) -> Result<(), StoreError> {
-        let refuse = |why| {
-            self.shared
-                .counters
-                .requests_refused
-                .fetch_add(1, Ordering::Relaxed);
-            Err(StoreError::Unavailable(why))
-        };
-        if self.shared.stuck.load(Ordering::Relaxed) {
-            return refuse("unable to write segments (see the log)");
-        }
-        let bytes = request.encode_to_vec();
+        let encoded = request.encode_to_vec();
+        self.append_encoded(request, &encoded)
+    }
+
+    /// [`append`](Self::append) for a request received as protobuf:
+    /// `encoded` (the bytes it was decoded from) goes to the log as it is,
+    /// which saves encoding it again.
+    pub fn append_encoded(
+        &self,
+        request: ExportTraceServiceRequest,
+        encoded: &[u8],
+    ) -> Result<(), StoreError> {
+        self.check_room()?;
         let mut wal = self.shared.wal.lock().expect("wal lock");
         if self.shared.queued.load(Ordering::Relaxed) >= self.shared.config.queue_requests {
-            return refuse("behind");
+            return self.refuse("behind");
         }
         let wal_dir = self.shared.config.dir.join("wal");
-        let wal_seq = wal.append(&bytes).map_err(io_at(&wal_dir))?;
+        let wal_seq = wal.append(encoded).map_err(io_at(&wal_dir))?;
         self.shared.queued.fetch_add(1, Ordering::Relaxed);
         // Sent under the lock: rotation sees every record of a finished
         // file already queued. Never blocks: `queued` stays under capacity.
         let message = Message::Request { wal_seq, request };
         if self.sender.send(message).is_err() {
-            return refuse("stopped");
+            return self.refuse("stopped");
         }
         drop(wal);
         self.shared
@@ -195,6 +198,27 @@ impl SpanStore {
             .requests_logged
             .fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Whether an append now would be taken; a refusal is counted. Cheap:
+    /// receivers ask before decoding a request, so that a store that is
+    /// behind costs its senders a retry, not the receiver a decode.
+    pub fn check_room(&self) -> Result<(), StoreError> {
+        if self.shared.stuck.load(Ordering::Relaxed) {
+            return self.refuse("unable to write segments (see the log)");
+        }
+        if self.shared.queued.load(Ordering::Relaxed) >= self.shared.config.queue_requests {
+            return self.refuse("behind");
+        }
+        Ok(())
+    }
+
+    fn refuse(&self, why: &'static str) -> Result<(), StoreError> {
+        self.shared
+            .counters
+            .requests_refused
+            .fetch_add(1, Ordering::Relaxed);
+        Err(StoreError::Unavailable(why))
     }
 
     /// Writes every span received so far into segments.

@@ -13,14 +13,6 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 
-/// Span attributes with columns of their own (the rest go to `attributes`).
-const PROMOTED: [&str; 4] = [
-    "server.address",
-    "http.response.status_code",
-    "rpc.grpc.status_code",
-    "error.type",
-];
-
 pub(crate) fn timestamp() -> DataType {
     DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
 }
@@ -84,19 +76,64 @@ pub(crate) fn as_text(value: &Option<AnyValue>) -> Option<String> {
     }
 }
 
+/// Appends `value` as text without an intermediate `String` (null when
+/// absent or unset).
+fn append_text(builder: &mut StringBuilder, value: Option<&Option<AnyValue>>) {
+    use std::fmt::Write as _;
+    let Some(value) = value.and_then(|v| v.as_ref()?.value.as_ref()) else {
+        builder.append_null();
+        return;
+    };
+    // Writing to a StringBuilder cannot fail.
+    let _ = match value {
+        Value::StringValue(s) => builder.write_str(s),
+        Value::IntValue(i) => write!(builder, "{i}"),
+        Value::DoubleValue(d) => write!(builder, "{d}"),
+        Value::BoolValue(b) => write!(builder, "{b}"),
+        Value::BytesValue(b) => {
+            append_hex(builder, b);
+            return;
+        }
+        other => write!(builder, "{other:?}"),
+    };
+    builder.append_value("");
+}
+
+/// Appends `bytes` in lower-case hex (ids: 8 or 16 bytes, on the stack).
+fn append_hex(builder: &mut StringBuilder, bytes: &[u8]) {
+    let mut buffer = [0u8; 64];
+    match buffer.get_mut(..bytes.len() * 2) {
+        Some(out) => {
+            hex::encode_to_slice(bytes, out).expect("twice the length");
+            builder.append_value(std::str::from_utf8(out).expect("hex is ASCII"));
+        }
+        None => builder.append_value(hex(bytes)),
+    }
+}
+
+fn as_int(value: &Option<AnyValue>) -> Option<i64> {
+    match value.as_ref()?.value.as_ref()? {
+        Value::IntValue(i) => Some(*i),
+        Value::StringValue(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// The attributes of a span that have columns of their own.
+#[derive(Default)]
+struct Promoted<'a> {
+    peer_service: Option<&'a Option<AnyValue>>,
+    server_address: Option<&'a Option<AnyValue>>,
+    http_status: Option<&'a Option<AnyValue>>,
+    grpc_status: Option<&'a Option<AnyValue>>,
+    error_type: Option<&'a Option<AnyValue>>,
+}
+
 fn find<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a Option<AnyValue>> {
     attributes
         .iter()
         .find(|kv| kv.key == key)
         .map(|kv| &kv.value)
-}
-
-fn int(attributes: &[KeyValue], key: &str) -> Option<i64> {
-    match find(attributes, key)?.as_ref()?.value.as_ref()? {
-        Value::IntValue(i) => Some(*i),
-        Value::StringValue(s) => s.parse().ok(),
-        _ => None,
-    }
 }
 
 fn text(attributes: &[KeyValue], key: &str) -> Option<String> {
@@ -154,30 +191,77 @@ const MESSAGE: usize = 11;
 const PEER: usize = 12;
 const ERROR_TYPE: usize = 13;
 
+/// Text bytes per row the builders held: sizes the next builders, so
+/// they never grow (growing copies, and touches fresh pages).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TextPerRow {
+    columns: [f64; TEXT_COLUMNS],
+    entries: f64,
+    keys: f64,
+    values: f64,
+}
+
+const TEXT_COLUMNS: usize = 14;
+
 impl Default for SpanRows {
     fn default() -> Self {
-        Self {
-            strings: (0..14).map(|_| StringBuilder::new()).collect(),
-            start: TimestampNanosecondBuilder::new().with_timezone("UTC"),
-            end: TimestampNanosecondBuilder::new().with_timezone("UTC"),
-            duration: Int64Builder::new(),
-            error: BooleanBuilder::new(),
-            http_status: Int64Builder::new(),
-            grpc_status: Int64Builder::new(),
-            attributes: MapBuilder::new(None, StringBuilder::new(), StringBuilder::new()),
-            len: 0,
-            max_end: 0,
-        }
+        Self::with_capacity(0, &TextPerRow::default())
     }
 }
 
 impl SpanRows {
+    /// Builders with room for `rows` rows like the ones `text` measured.
+    pub(crate) fn with_capacity(rows: usize, text: &TextPerRow) -> Self {
+        let bytes = |per_row: f64| (per_row * rows as f64 * 1.1) as usize;
+        let entries = bytes(text.entries);
+        Self {
+            strings: text
+                .columns
+                .iter()
+                .map(|&per_row| StringBuilder::with_capacity(rows, bytes(per_row)))
+                .collect(),
+            start: TimestampNanosecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            end: TimestampNanosecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            duration: Int64Builder::with_capacity(rows),
+            error: BooleanBuilder::with_capacity(rows),
+            http_status: Int64Builder::with_capacity(rows),
+            grpc_status: Int64Builder::with_capacity(rows),
+            attributes: MapBuilder::with_capacity(
+                None,
+                StringBuilder::with_capacity(entries, bytes(text.keys)),
+                StringBuilder::with_capacity(entries, bytes(text.values)),
+                rows,
+            ),
+            len: 0,
+            max_end: 0,
+        }
+    }
+
+    /// What the rows so far hold, per row.
+    pub(crate) fn text_per_row(&mut self) -> TextPerRow {
+        use arrow_array::builder::ArrayBuilder as _;
+        let rows = self.len.max(1) as f64;
+        let mut columns = [0.0; TEXT_COLUMNS];
+        for (column, builder) in columns.iter_mut().zip(&self.strings) {
+            *column = builder.values_slice().len() as f64 / rows;
+        }
+        TextPerRow {
+            columns,
+            entries: self.attributes.keys().len() as f64 / rows,
+            keys: self.attributes.keys().values_slice().len() as f64 / rows,
+            values: self.attributes.values().values_slice().len() as f64 / rows,
+        }
+    }
+
     pub(crate) fn push(&mut self, reporter: &Reporter, span: &Span) {
         let s = &mut self.strings;
-        s[TRACE].append_value(hex(&span.trace_id));
-        s[SPAN].append_value(hex(&span.span_id));
-        s[PARENT]
-            .append_option((!span.parent_span_id.is_empty()).then(|| hex(&span.parent_span_id)));
+        append_hex(&mut s[TRACE], &span.trace_id);
+        append_hex(&mut s[SPAN], &span.span_id);
+        if span.parent_span_id.is_empty() {
+            s[PARENT].append_null();
+        } else {
+            append_hex(&mut s[PARENT], &span.parent_span_id);
+        }
         s[SERVICE].append_value(&reporter.service);
         s[NAMESPACE].append_option(reporter.namespace.as_deref());
         s[INSTANCE].append_option(reporter.instance.as_deref());
@@ -208,37 +292,56 @@ impl SpanRows {
             .map(|s| s.message.as_str())
             .filter(|m| !m.is_empty());
         s[MESSAGE].append_option(message);
-        s[PEER].append_option(
-            text(&span.attributes, "peer.service")
-                .or_else(|| text(&span.attributes, "server.address")),
+        let promoted = self.push_attributes(&span.attributes);
+        let s = &mut self.strings;
+        append_text(
+            &mut s[PEER],
+            promoted.peer_service.or(promoted.server_address),
         );
-        s[ERROR_TYPE].append_option(text(&span.attributes, "error.type"));
+        append_text(&mut s[ERROR_TYPE], promoted.error_type);
         let (start, end) = (span.start_time_unix_nano, span.end_time_unix_nano);
         self.start.append_value(start as i64);
         self.end.append_value(end as i64);
         self.duration.append_value(end.saturating_sub(start) as i64);
         self.error.append_value(code == StatusCode::Error as i32);
         self.http_status
-            .append_option(int(&span.attributes, "http.response.status_code"));
+            .append_option(promoted.http_status.and_then(as_int));
         self.grpc_status
-            .append_option(int(&span.attributes, "rpc.grpc.status_code"));
-        for kv in span
-            .attributes
-            .iter()
-            .filter(|kv| !PROMOTED.contains(&kv.key.as_str()))
-        {
-            self.attributes.keys().append_value(&kv.key);
-            self.attributes.values().append_option(as_text(&kv.value));
-        }
-        self.attributes
-            .append(true)
-            .expect("keys and values in step");
+            .append_option(promoted.grpc_status.and_then(as_int));
         self.len += 1;
         self.max_end = self.max_end.max(end);
     }
 
+    /// One pass over a span's attributes: the promoted ones are returned
+    /// (the first of each key wins), the rest go to the `attributes` map.
+    fn push_attributes<'a>(&mut self, attributes: &'a [KeyValue]) -> Promoted<'a> {
+        let mut promoted = Promoted::default();
+        for kv in attributes {
+            let slot = match kv.key.as_str() {
+                "server.address" => &mut promoted.server_address,
+                "http.response.status_code" => &mut promoted.http_status,
+                "rpc.grpc.status_code" => &mut promoted.grpc_status,
+                "error.type" => &mut promoted.error_type,
+                key => {
+                    let has_value = kv.value.as_ref().is_some_and(|v| v.value.is_some());
+                    if key == "peer.service" && has_value && promoted.peer_service.is_none() {
+                        promoted.peer_service = Some(&kv.value);
+                    }
+                    self.attributes.keys().append_value(key);
+                    append_text(self.attributes.values(), Some(&kv.value));
+                    continue;
+                }
+            };
+            slot.get_or_insert(&kv.value);
+        }
+        self.attributes
+            .append(true)
+            .expect("keys and values in step");
+        promoted
+    }
+
     /// The rows as a batch; the builder starts empty again.
-    pub(crate) fn finish(&mut self) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    pub(crate) fn finish(&mut self) -> RecordBatch {
         let mut s: Vec<ArrayRef> = self
             .strings
             .iter_mut()
@@ -270,6 +373,6 @@ impl SpanRows {
         ];
         self.len = 0;
         self.max_end = 0;
-        RecordBatch::try_new(SCHEMA.clone(), columns)
+        RecordBatch::try_new(SCHEMA.clone(), columns).expect("the columns follow SCHEMA")
     }
 }

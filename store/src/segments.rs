@@ -15,9 +15,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 /// A segment on disk.
@@ -53,13 +54,20 @@ pub(crate) fn write(
     hour: u64,
     wal_through: u64,
     max_end: u64,
-    batch: &RecordBatch,
+    batches: &[RecordBatch],
 ) -> io::Result<Segment> {
-    // Ids are random: a dictionary of them only costs hashing.
-    let mut properties =
-        WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default()));
-    for id in ["trace_id", "span_id", "parent_span_id"] {
-        properties = properties.set_column_dictionary_enabled(ColumnPath::from(id), false);
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    // Dictionaries and text statistics cost more to write than they save:
+    // zstd packs the repeated names smaller than dictionary pages do, and
+    // every segment spans all services, so min/max of text prunes nothing.
+    // The times keep their statistics, for time-range pruning.
+    let mut properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::None);
+    for time in ["start_time", "end_time", "duration_ns"] {
+        properties = properties
+            .set_column_statistics_enabled(ColumnPath::from(time), EnabledStatistics::Page);
     }
     // A trace is looked up by ID: a bloom filter lets readers skip the
     // segments that cannot hold it (sized for one ID per row, the most
@@ -68,9 +76,10 @@ pub(crate) fn write(
     properties = properties
         .set_column_bloom_filter_enabled(trace_id.clone(), true)
         .set_column_bloom_filter_fpp(trace_id.clone(), 0.02)
-        .set_column_bloom_filter_max_ndv(trace_id, batch.num_rows().max(1) as u64);
+        .set_column_bloom_filter_max_ndv(trace_id, rows.max(1) as u64);
     let name = format!("wal-{wal_through:012}-end-{max_end}.parquet");
-    let (path, bytes) = write_file(root, hour, &name, batch, properties.build())?;
+    let schema = crate::rows::SCHEMA.clone();
+    let (path, bytes) = write_file(root, hour, &name, schema, batches, properties.build())?;
     Ok(Segment {
         path,
         wal_through,
@@ -79,13 +88,14 @@ pub(crate) fn write(
     })
 }
 
-/// Writes `batch` as `name` in `hour`'s directory under `root`, whole
+/// Writes `batches` as `name` in `hour`'s directory under `root`, whole
 /// (written aside, synced, renamed); returns its path and size.
 pub(crate) fn write_file(
     root: &Path,
     hour: u64,
     name: &str,
-    batch: &RecordBatch,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
     properties: WriterProperties,
 ) -> io::Result<(PathBuf, u64)> {
     let dir = hour_dir(root, hour * 3_600_000_000_000);
@@ -94,8 +104,10 @@ pub(crate) fn write_file(
     let partial = dir.join(format!("{name}.partial"));
     let file = File::create(&partial)?;
     let mut writer =
-        ArrowWriter::try_new(file, batch.schema(), Some(properties)).map_err(io::Error::other)?;
-    writer.write(batch).map_err(io::Error::other)?;
+        ArrowWriter::try_new(file, schema, Some(properties)).map_err(io::Error::other)?;
+    for batch in batches {
+        writer.write(batch).map_err(io::Error::other)?;
+    }
     let file = writer.into_inner().map_err(io::Error::other)?;
     file.sync_all()?;
     std::fs::rename(&partial, &path)?;

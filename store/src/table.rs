@@ -17,7 +17,6 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampNanosecondType;
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::SchemaRef;
-use arrow_select::concat::concat_batches;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
@@ -225,12 +224,10 @@ fn write(
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         *seq += 1;
         let name = format!("seq-{seq:016}-end-{end}.parquet");
-        let written = concat_batches(&config.schema, &batches)
-            .map_err(|e| e.to_string())
-            .and_then(|batch| {
-                segments::write_file(&config.root, hour, &name, &batch, properties())
-                    .map_err(|e| e.to_string())
-            });
+        let schema = config.schema.clone();
+        let written =
+            segments::write_file(&config.root, hour, &name, schema, &batches, properties())
+                .map_err(|e| e.to_string());
         match written {
             Ok(_) => {
                 counters.files_written.fetch_add(1, Ordering::Relaxed);

@@ -178,10 +178,10 @@ fn segments_of_a_flush_that_did_not_finish_are_replaced_not_doubled() {
         for span in &request("payments", T0, 20, 0).resource_spans[0].scope_spans[0].spans {
             rows.push(&reporter, span);
         }
-        rows.finish().unwrap()
+        rows.finish()
     };
     let root = dir.path().join("spans");
-    segments::write(&root, T0 / HOUR, seq, T0 + 1, &rows).unwrap();
+    segments::write(&root, T0 / HOUR, seq, T0 + 1, &[rows]).unwrap();
     let (store, recovery) = SpanStore::open(config(dir.path())).unwrap();
     assert_eq!(recovery.requests, 5);
     store.close();
@@ -254,4 +254,149 @@ fn attributes_without_a_column_of_their_own_are_kept_in_the_map() {
         .unwrap();
     assert_eq!(keys.iter().flatten().collect::<Vec<_>>(), ["custom.key"]);
     store.close();
+}
+
+#[test]
+fn a_segment_of_many_batches_holds_every_span_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = SpanStore::open(config(dir.path())).unwrap();
+    let spans = 2 * span_chunks::CHUNK_ROWS as u64 + 7;
+    let request = request("cart", T0, spans, 4);
+    let encoded = request.encode_to_vec();
+    store.append_encoded(request.clone(), &encoded).unwrap();
+    store.flush().unwrap();
+    let segments = store.segments().unwrap();
+    assert_eq!(segments.len(), 1);
+    let ids = segments::span_ids(&segments[0].path).unwrap();
+    let expected: Vec<String> = request.resource_spans[0].scope_spans[0]
+        .spans
+        .iter()
+        .map(|s| hex::encode(&s.span_id))
+        .collect();
+    assert_eq!(ids, expected);
+    store.close();
+}
+
+#[test]
+fn a_store_that_is_behind_refuses_before_taking_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.queue_requests = 0;
+    let (store, _) = SpanStore::open(config).unwrap();
+    assert!(matches!(
+        store.check_room(),
+        Err(StoreError::Unavailable("behind"))
+    ));
+    assert!(store.append(request("cart", T0, 3, 1)).is_err());
+    assert_eq!(store.counters().requests_refused.load(Ordering::Relaxed), 2);
+    assert_eq!(store.counters().requests_logged.load(Ordering::Relaxed), 0);
+    store.flush().unwrap();
+    assert!(store.segments().unwrap().is_empty());
+    store.close();
+}
+
+#[test]
+fn promoted_attributes_fill_their_columns_and_typed_values_become_text() {
+    use arrow_array::{Array, Int64Array, MapArray, StringArray};
+    let int = |key: &str, i| KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue {
+            value: Some(Value::IntValue(i)),
+        }),
+        ..KeyValue::default()
+    };
+    let mut request = request("cart", T0, 2, 5);
+    let spans = &mut request.resource_spans[0].scope_spans[0].spans;
+    spans[0].attributes = vec![
+        KeyValue {
+            key: "peer.service".to_owned(),
+            value: None,
+            ..KeyValue::default()
+        },
+        text("server.address", "db"),
+        int("http.response.status_code", 503),
+        text("rpc.grpc.status_code", "14"),
+        text("error.type", "timeout"),
+        int("retries", 2),
+        KeyValue {
+            key: "cached".to_owned(),
+            value: Some(AnyValue {
+                value: Some(Value::BoolValue(true)),
+            }),
+            ..KeyValue::default()
+        },
+    ];
+    spans[1].attributes = vec![
+        text("server.address", "db"),
+        text("peer.service", "ledger"),
+        text("peer.service", "second"),
+    ];
+    let mut rows = rows::SpanRows::default();
+    let reporter = rows::Reporter::from_resource(&[text("service.name", "cart")]);
+    for span in spans.iter() {
+        rows.push(&reporter, span);
+    }
+    let batch = rows.finish();
+    let text_column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap()
+            .clone()
+    };
+    let int_column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .clone()
+    };
+    // peer.service without a value falls back to server.address; the
+    // first peer.service with one wins.
+    let peer = text_column("peer");
+    assert_eq!((peer.value(0), peer.value(1)), ("db", "ledger"));
+    assert_eq!(int_column("http_status").value(0), 503);
+    assert!(int_column("http_status").is_null(1));
+    assert_eq!(int_column("grpc_status").value(0), 14);
+    assert_eq!(text_column("error_type").value(0), "timeout");
+    assert!(text_column("error_type").is_null(1));
+    let map = batch.column_by_name("attributes").unwrap();
+    let map = map.as_any().downcast_ref::<MapArray>().unwrap();
+    let entries = |row: usize| {
+        let entry = map.value(row);
+        let keys = entry
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        let values = entry
+            .column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        keys.iter()
+            .zip(values.iter())
+            .map(|(k, v)| (k.unwrap().to_owned(), v.map(str::to_owned)))
+            .collect::<Vec<_>>()
+    };
+    let owned = |k: &str, v: Option<&str>| (k.to_owned(), v.map(str::to_owned));
+    assert_eq!(
+        entries(0),
+        [
+            owned("peer.service", None),
+            owned("retries", Some("2")),
+            owned("cached", Some("true")),
+        ]
+    );
+    assert_eq!(
+        entries(1),
+        [
+            owned("peer.service", Some("ledger")),
+            owned("peer.service", Some("second")),
+        ]
+    );
 }

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
 
-use crate::rows::{Reporter, SpanRows};
+use crate::rows::{Reporter, TextPerRow};
+use crate::span_chunks::SpanChunks;
 use crate::{Message, Recovery, Shared, StoreConfig, StoreError, io_at, segments, wal};
 
 /// A writer that has failed this many times running stops taking spans
@@ -22,9 +23,11 @@ const STUCK_AFTER_FAILURES: u32 = 3;
 /// Rows waiting for the next segment, by hour.
 #[derive(Default)]
 struct Buffer {
-    hours: BTreeMap<u64, SpanRows>,
+    hours: BTreeMap<u64, SpanChunks>,
     spans: usize,
     since: Option<Instant>,
+    /// What rows held per row lately, to size the next builders.
+    text: Option<TextPerRow>,
 }
 
 impl Buffer {
@@ -38,7 +41,11 @@ impl Buffer {
             let reporter = Reporter::from_resource(attributes);
             for span in resource_spans.scope_spans.iter().flat_map(|s| &s.spans) {
                 let hour = segments::hour_of(span.start_time_unix_nano);
-                self.hours.entry(hour).or_default().push(&reporter, span);
+                let text = self.text;
+                self.hours
+                    .entry(hour)
+                    .or_insert_with(|| SpanChunks::new(text))
+                    .push(&reporter, span);
                 self.spans += 1;
             }
         }
@@ -52,13 +59,15 @@ impl Buffer {
         let hours = std::mem::take(&mut self.hours);
         self.spans = 0;
         self.since = None;
-        for (hour, mut rows) in hours {
+        for (hour, rows) in hours {
             if rows.len == 0 {
                 continue;
             }
             let max_end = rows.max_end;
-            let batch = rows.finish().map_err(|e| e.to_string())?;
-            segments::write(root, hour, wal_through, max_end, &batch)
+            if rows.len >= crate::span_chunks::CHUNK_ROWS {
+                self.text = Some(rows.text);
+            }
+            segments::write(root, hour, wal_through, max_end, &rows.finish())
                 .map_err(|e| format!("{}: {e}", root.display()))?;
             written += 1;
         }

@@ -2,13 +2,15 @@
 //!
 //! tonic's `ProstCodec` decodes through the `Buf` trait over the receive
 //! buffer; taking the message as one zero-copy `Bytes` and decoding the
-//! slice is much cheaper (ADR 003, BENCHMARKS.md). Decode errors become
+//! slice is much cheaper (ADR 003, BENCHMARKS.md). The bytes come along
+//! with the decoded message ([`Received`]), so the span store can log them
+//! without encoding the message again. Decode errors become
 //! `INVALID_ARGUMENT` with the reason, and are counted.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use bytes::Buf;
+use bytes::{Buf, Bytes};
 use prost::Message;
 use tonic::Status;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -35,7 +37,7 @@ where
     Request: Message + Default + Send + 'static,
 {
     type Encode = Response;
-    type Decode = Request;
+    type Decode = Received<Request>;
     type Encoder = MessageEncoder<Response>;
     type Decoder = SliceDecoder<Request>;
 
@@ -63,20 +65,26 @@ impl<Response: Message> Encoder for MessageEncoder<Response> {
     }
 }
 
+/// A decoded message and the protobuf bytes it was decoded from.
+pub(crate) struct Received<Message> {
+    pub(crate) message: Message,
+    pub(crate) bytes: Bytes,
+}
+
 pub(crate) struct SliceDecoder<Request> {
     metrics: Arc<CollectorMetrics>,
     types: PhantomData<fn() -> Request>,
 }
 
 impl<Request: Message + Default> Decoder for SliceDecoder<Request> {
-    type Item = Request;
+    type Item = Received<Request>;
     type Error = Status;
 
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Request>, Status> {
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
         // Splits the receive buffer: no copy.
-        let message = src.copy_to_bytes(src.remaining());
-        match Request::decode(message.as_ref()) {
-            Ok(request) => Ok(Some(request)),
+        let bytes = src.copy_to_bytes(src.remaining());
+        match Request::decode(bytes.as_ref()) {
+            Ok(message) => Ok(Some(Received { message, bytes })),
             Err(error) => {
                 self.metrics
                     .bad_request(Transport::Grpc, BadRequest::Malformed);

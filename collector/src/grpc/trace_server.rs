@@ -1,11 +1,10 @@
 //! Serves opentelemetry-proto's `TraceService` like its generated
-//! `TraceServiceServer`, but with [`SliceCodec`](super::codec::SliceCodec).
+//! `TraceServiceServer`, but with [`SliceCodec`](super::codec::SliceCodec),
+//! handing each request to [`Ingest`] with the bytes it came as.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -14,56 +13,49 @@ use tonic::codec::CompressionEncoding;
 use tonic::codegen::{BoxFuture, StdError, http};
 use tonic::server::{Grpc, NamedService, UnaryService};
 
-use super::codec::SliceCodec;
-use crate::metrics::CollectorMetrics;
+use super::codec::{Received, SliceCodec};
+use crate::ingest::{Ingest, IngestError};
+use crate::metrics::Transport;
 
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
-pub(crate) struct TraceServer<T> {
-    inner: Arc<T>,
-    metrics: Arc<CollectorMetrics>,
+#[derive(Clone)]
+pub(crate) struct TraceServer {
+    ingest: Ingest,
     max_request_bytes: usize,
 }
 
-impl<T> Clone for TraceServer<T> {
-    fn clone(&self) -> Self {
+impl TraceServer {
+    pub(crate) fn new(ingest: Ingest, max_request_bytes: usize) -> Self {
         Self {
-            inner: self.inner.clone(),
-            metrics: self.metrics.clone(),
-            max_request_bytes: self.max_request_bytes,
-        }
-    }
-}
-
-impl<T> TraceServer<T> {
-    pub(crate) fn new(inner: T, metrics: Arc<CollectorMetrics>, max_request_bytes: usize) -> Self {
-        Self {
-            inner: Arc::new(inner),
-            metrics,
+            ingest,
             max_request_bytes,
         }
     }
 }
 
-impl<T> NamedService for TraceServer<T> {
+impl NamedService for TraceServer {
     const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
 }
 
-struct Export<T>(Arc<T>);
+struct Export(Ingest);
 
-impl<T: TraceService> UnaryService<ExportTraceServiceRequest> for Export<T> {
+impl UnaryService<Received<ExportTraceServiceRequest>> for Export {
     type Response = ExportTraceServiceResponse;
     type Future = BoxFuture<tonic::Response<Self::Response>, tonic::Status>;
 
-    fn call(&mut self, request: tonic::Request<ExportTraceServiceRequest>) -> Self::Future {
-        let inner = self.0.clone();
-        Box::pin(async move { inner.export(request).await })
+    fn call(
+        &mut self,
+        request: tonic::Request<Received<ExportTraceServiceRequest>>,
+    ) -> Self::Future {
+        let Received { message, bytes } = request.into_inner();
+        let response = self.0.traces(message, Some(&bytes), Transport::Grpc);
+        Box::pin(async move { Ok(tonic::Response::new(response?)) })
     }
 }
 
-impl<T, B> tower::Service<http::Request<B>> for TraceServer<T>
+impl<B> tower::Service<http::Request<B>> for TraceServer
 where
-    T: TraceService,
     B: http_body::Body + Send + 'static,
     B::Error: Into<StdError> + Send + 'static,
 {
@@ -81,8 +73,13 @@ where
                 Ok(tonic::Status::unimplemented("no such method").into_http())
             });
         }
-        let method = Export(self.inner.clone());
-        let codec = SliceCodec::new(self.metrics.clone());
+        if !self.ingest.store_has_room() {
+            // Before the body is read or decoded: shedding load is cheap.
+            let status = tonic::Status::unavailable(IngestError::Overloaded.to_string());
+            return Box::pin(async move { Ok(status.into_http()) });
+        }
+        let method = Export(self.ingest.clone());
+        let codec = SliceCodec::new(self.ingest.metrics().clone());
         let max_request_bytes = self.max_request_bytes;
         Box::pin(async move {
             let mut grpc = Grpc::new(codec)
