@@ -76,11 +76,7 @@ fn stored(dir: &Path) -> (Vec<String>, usize) {
             .build()
             .unwrap();
         for batch in reader {
-            let error = batch.unwrap().column_by_name("error").unwrap().clone();
-            let flags = error
-                .as_any()
-                .downcast_ref::<arrow_array::BooleanArray>()
-                .unwrap();
+            let flags = column::<arrow_array::BooleanArray>(&batch.unwrap(), "error");
             errors += flags.iter().filter(|f| *f == Some(true)).count();
         }
     }
@@ -236,12 +232,10 @@ fn attributes_without_a_column_of_their_own_are_kept_in_the_map() {
         .unwrap()
         .unwrap();
     assert_eq!(batch.schema(), *rows::SCHEMA);
-    let peer = batch.column_by_name("peer").unwrap();
-    let peer = peer
-        .as_any()
-        .downcast_ref::<arrow_array::StringArray>()
-        .unwrap();
-    assert_eq!(peer.value(0), "db");
+    assert_eq!(
+        column::<arrow_array::StringArray>(&batch, "peer").value(0),
+        "db"
+    );
     let map = batch.column_by_name("attributes").unwrap();
     let map = map
         .as_any()
@@ -295,6 +289,19 @@ fn a_store_that_is_behind_refuses_before_taking_anything() {
     store.close();
 }
 
+fn column<T: arrow_array::Array + Clone + 'static>(
+    batch: &arrow_array::RecordBatch,
+    name: &str,
+) -> T {
+    batch
+        .column_by_name(name)
+        .unwrap()
+        .as_any()
+        .downcast_ref::<T>()
+        .unwrap()
+        .clone()
+}
+
 #[test]
 fn promoted_attributes_fill_their_columns_and_typed_values_become_text() {
     use arrow_array::{Array, Int64Array, MapArray, StringArray};
@@ -337,24 +344,8 @@ fn promoted_attributes_fill_their_columns_and_typed_values_become_text() {
         rows.push(&reporter, span);
     }
     let batch = rows.finish();
-    let text_column = |name: &str| {
-        batch
-            .column_by_name(name)
-            .unwrap()
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .unwrap()
-            .clone()
-    };
-    let int_column = |name: &str| {
-        batch
-            .column_by_name(name)
-            .unwrap()
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .unwrap()
-            .clone()
-    };
+    let text_column = |name: &str| column::<StringArray>(&batch, name);
+    let int_column = |name: &str| column::<Int64Array>(&batch, name);
     // peer.service without a value falls back to server.address; the
     // first peer.service with one wins.
     let peer = text_column("peer");
