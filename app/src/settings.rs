@@ -156,8 +156,12 @@ impl Settings {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigProblems(vec![format!("cannot read {at}: {e}")]))?;
         let defaults = Self::default();
-        let mut file = ConfigFile::parse(&text, &defaults, &["mesh_routes"])
-            .map_err(|e| ConfigProblems(e.0.into_iter().map(|p| format!("{at}: {p}")).collect()))?;
+        let mut file = ConfigFile::parse(
+            &text,
+            &defaults,
+            &["mesh_routes", "store.dir", "store.memory_only_max_spans"],
+        )
+        .map_err(|e| ConfigProblems(e.0.into_iter().map(|p| format!("{at}: {p}")).collect()))?;
         let settings = Self {
             data_dir: file.section("data_dir", defaults.data_dir),
             listen: file.section("listen", defaults.listen),
@@ -272,6 +276,29 @@ mod tests {
         .unwrap_err()
         .0;
         assert_eq!(problems.len(), 3, "{problems:?}");
+    }
+
+    #[test]
+    fn every_key_of_the_example_file_is_known_commented_out_ones_too() {
+        let example = include_str!("../../meshtwin.example.toml");
+        let uncommented: String = example
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(setting)
+                    if setting.split_once(" = ").is_some_and(|(key, _)| {
+                        key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    }) =>
+                {
+                    setting
+                }
+                _ => line,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_ne!(uncommented, example, "the example has commented-out keys");
+        let settings = load(&uncommented).unwrap();
+        assert!(settings.store.dir.is_some());
+        assert!(settings.store.memory_only_max_spans.is_some());
     }
 
     #[test]

@@ -37,7 +37,7 @@ impl Collector for StoreCollector {
         let counters = [
             (
                 "requests_logged",
-                "Export requests written to the span store's log",
+                "Export requests the span store took (into its log when on disk)",
                 &c.requests_logged,
             ),
             (
@@ -49,6 +49,16 @@ impl Collector for StoreCollector {
                 "spans_in_segments",
                 "Spans written to Parquet segments",
                 &c.spans_in_segments,
+            ),
+            (
+                "spans_in_memory",
+                "Spans taken into memory (memory-only store)",
+                &c.spans_in_memory,
+            ),
+            (
+                "spans_dropped_from_memory",
+                "Spans dropped from memory to stay under memory_only_max_spans",
+                &c.spans_dropped_from_memory,
             ),
             (
                 "segments_written",

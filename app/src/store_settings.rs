@@ -25,6 +25,9 @@ pub(crate) struct StoreSettings {
     pub(crate) retention_max_bytes: u64,
     /// Sync the log on every request: survives power loss, costs latency.
     pub(crate) sync_every_request: bool,
+    /// Keep spans in memory only, at most this many (the newest): no log,
+    /// no segments, nothing kept across a restart [default: on disk].
+    pub(crate) memory_only_max_spans: Option<usize>,
     /// The twin's nodes and edges are kept this often (`nodes`, `edges`).
     pub(crate) history_interval_seconds: u64,
     /// The tables beside the spans (`edges`, `nodes`, `metrics`) are
@@ -42,6 +45,7 @@ impl Default for StoreSettings {
             retention_max_age_hours: 7 * 24,
             retention_max_bytes: 10 * 1024 * 1024 * 1024,
             sync_every_request: false,
+            memory_only_max_spans: None,
             history_interval_seconds: 10,
             tables_flush_seconds: 60,
         }
@@ -53,10 +57,13 @@ impl StoreSettings {
         let dir = self.dir.clone().unwrap_or_else(|| data_dir.join("store"));
         meshtwin_store::StoreConfig {
             segment_max_spans: self.segment_max_spans,
+            // Room for the next segment's rows while one is written.
+            max_waiting_spans: self.segment_max_spans.saturating_mul(2).max(100_000),
             segment_max_seconds: self.segment_max_seconds,
             retention_max_age_seconds: self.retention_max_age_hours.saturating_mul(3600),
             retention_max_bytes: self.retention_max_bytes,
             sync_every_request: self.sync_every_request,
+            memory_only_max_spans: self.memory_only_max_spans,
             ..meshtwin_store::StoreConfig::new(dir)
         }
     }
@@ -99,6 +106,13 @@ impl StoreSettings {
             problems.push(format!(
                 "store.segment_max_seconds: must be from 1 to 3600, not {}",
                 self.segment_max_seconds
+            ));
+        }
+        if let Some(spans) = self.memory_only_max_spans
+            && !(10_000..=100_000_000).contains(&spans)
+        {
+            problems.push(format!(
+                "store.memory_only_max_spans: must be from 10000 to 100000000, not {spans}"
             ));
         }
         if self.retention_max_age_hours == 0 {

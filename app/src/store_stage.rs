@@ -40,6 +40,12 @@ fn open_spans(settings: &Settings, data_dir: &Path) -> Result<Arc<SpanStore>, St
             "span store: recovered the log of an unclean stop into segments"
         );
     }
+    if let Some(max_spans) = store.memory_only_max_spans() {
+        tracing::info!(
+            max_spans,
+            "span store: spans are kept in memory only; none survive a restart"
+        );
+    }
     Ok(Arc::new(store))
 }
 
@@ -61,9 +67,18 @@ impl StoreStage {
         let edges = table("edges", EDGES.clone())?;
         let nodes = table("nodes", NODES.clone())?;
         let store_dir = settings.store.config(data_dir).dir;
-        let query = QueryEngine::start(settings.query.config(store_dir))
-            .map(Arc::new)
+        let mut query = QueryEngine::start(settings.query.config(store_dir))
             .map_err(|e| format!("cannot start the query engine: {e}"))?;
+        if spans.is_memory_only() {
+            let store = Arc::downgrade(&spans);
+            query = query.with_spans_in_memory(Arc::new(move || {
+                store
+                    .upgrade()
+                    .map(|s| s.spans_in_memory())
+                    .unwrap_or_default()
+            }));
+        }
+        let query = Arc::new(query);
         crate::store_metrics::register(
             registry,
             spans.clone(),

@@ -108,8 +108,8 @@ impl Ingest {
             })?;
             if let Some(store) = &self.store
                 && let Err(error) = match protobuf {
-                    Some(bytes) => store.append_encoded(request, bytes),
-                    None => store.append(request),
+                    Some(bytes) => store.append_encoded(&request, bytes),
+                    None => store.append(&request),
                 }
             {
                 tracing::warn!(%error, "span store refused a request");

@@ -67,7 +67,7 @@ async fn export_to(store: Arc<SpanStore>) -> (Result<(), tonic::Status>, usize) 
 async fn a_store_that_is_behind_gets_the_sender_a_retryable_refusal() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = StoreConfig::new(dir.path().to_owned());
-    config.queue_requests = 0;
+    config.max_waiting_spans = 0;
     let (store, _) = SpanStore::open(config).unwrap();
     let store = Arc::new(store);
     let (result, batches) = export_to(store.clone()).await;

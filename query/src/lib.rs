@@ -80,12 +80,17 @@ pub struct QueryResult {
     pub elapsed: Duration,
 }
 
+/// The rows of a memory-only span store, as they are now (see
+/// `meshtwin_store::SpanStore::spans_in_memory`).
+pub type SpansInMemory = Arc<dyn Fn() -> Vec<RecordBatch> + Send + Sync>;
+
 /// Runs SQL on its own runtime. Cheap to share behind an `Arc`.
 pub struct QueryEngine {
     runtime: Option<tokio::runtime::Runtime>,
     env: Arc<RuntimeEnv>,
     running: Arc<Semaphore>,
     config: QueryConfig,
+    spans_in_memory: Option<SpansInMemory>,
 }
 
 /// Lowers the calling thread to the lowest CPU priority (nice 19 on
@@ -122,7 +127,15 @@ impl QueryEngine {
             env,
             running: Arc::new(Semaphore::new(config.concurrent_queries.max(1))),
             config,
+            spans_in_memory: None,
         })
+    }
+
+    /// Reads the `spans` table from `source` (a memory-only store) rather
+    /// than from segments on disk.
+    pub fn with_spans_in_memory(mut self, source: SpansInMemory) -> Self {
+        self.spans_in_memory = Some(source);
+        self
     }
 
     pub fn config(&self) -> &QueryConfig {
@@ -172,6 +185,9 @@ impl QueryEngine {
         options.execution.parquet.pushdown_filters = true;
         let context = SessionContext::new_with_config_rt(config, Arc::clone(&self.env));
         tables::register(&context, &self.config.store_dir);
+        if let Some(source) = &self.spans_in_memory {
+            tables::register_spans_in_memory(&context, source(), self.config.threads);
+        }
         context
     }
 }

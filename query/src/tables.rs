@@ -8,11 +8,15 @@
 //! | `edges` | graph edge per twin snapshot | every history interval |
 //! | `nodes` | graph node per twin snapshot | every history interval |
 //! | `metrics` | OTLP metric data point | every flush interval |
+//!
+//! A memory-only span store's `spans` are its batches in memory instead.
 
 use std::path::Path;
 use std::sync::Arc;
 
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -54,5 +58,26 @@ pub(crate) fn register(context: &SessionContext, store_dir: &Path) {
         if let Err(error) = table {
             tracing::warn!(table = name, %error, "cannot register a table");
         }
+    }
+}
+
+/// Replaces `spans` by `batches`, dealt into `partitions` partitions so
+/// that a query over them runs on every query thread.
+pub(crate) fn register_spans_in_memory(
+    context: &SessionContext,
+    batches: Vec<RecordBatch>,
+    partitions: usize,
+) {
+    let mut dealt = vec![Vec::new(); partitions.max(1)];
+    let count = dealt.len();
+    for (i, batch) in batches.into_iter().enumerate() {
+        dealt[i % count].push(batch);
+    }
+    let table = MemTable::try_new(meshtwin_store::rows::SCHEMA.clone(), dealt).and_then(|table| {
+        context.deregister_table("spans")?;
+        context.register_table("spans", Arc::new(table))
+    });
+    if let Err(error) = table {
+        tracing::warn!(%error, "cannot register the spans kept in memory");
     }
 }

@@ -6,6 +6,7 @@
 //! the segments do not. What a crash can lose, and why: ADR 007.
 
 pub mod history;
+mod memory;
 pub mod metric_rows;
 pub mod rows;
 pub mod segments;
@@ -41,8 +42,13 @@ pub struct StoreConfig {
     /// Sync the log to disk on every request (survives power loss, slower);
     /// otherwise once a second and at every segment.
     pub sync_every_request: bool,
-    /// Requests accepted but not yet taken by the writer, at most.
-    pub queue_requests: usize,
+    /// Spans logged but not yet taken by the writer, at most; past this
+    /// the writer is behind and appends are refused (retryably).
+    pub max_waiting_spans: usize,
+    /// Keep spans in memory only, at most this many (the oldest dropped
+    /// first): no log and no segments, so nothing survives a restart.
+    /// `None` (the default): on disk, as above.
+    pub memory_only_max_spans: Option<usize>,
 }
 
 impl StoreConfig {
@@ -54,7 +60,8 @@ impl StoreConfig {
             retention_max_age_seconds: 7 * 24 * 3600,
             retention_max_bytes: 10 * 1024 * 1024 * 1024,
             sync_every_request: false,
-            queue_requests: 256,
+            max_waiting_spans: 400_000,
+            memory_only_max_spans: None,
         }
     }
 }
@@ -88,6 +95,10 @@ pub struct StoreCounters {
     pub segment_failures: AtomicU64,
     pub segments_expired: AtomicU64,
     pub bytes_expired: AtomicU64,
+    /// Spans taken into memory (memory-only stores).
+    pub spans_in_memory: AtomicU64,
+    /// Spans dropped from memory to stay under the limit.
+    pub spans_dropped_from_memory: AtomicU64,
 }
 
 /// What opening found in the log and wrote out.
@@ -104,18 +115,26 @@ pub struct Recovery {
 }
 
 pub(crate) enum Message {
-    Request {
-        wal_seq: u64,
-        request: ExportTraceServiceRequest,
-    },
+    /// A segment's worth of rows is waiting.
+    Full,
     Flush(mpsc::Sender<Result<(), String>>),
     Stop,
 }
 
 pub(crate) struct Shared {
-    pub(crate) wal: Mutex<wal::Wal>,
-    pub(crate) queued: AtomicUsize,
+    /// Locked before `rows` wherever both are: a rotation of the log and
+    /// the rows taken with it then hold the same requests.
+    /// `None` when spans are kept in memory only.
+    pub(crate) wal: Option<Mutex<wal::Wal>>,
+    /// The rows of every logged request the writer has not taken yet,
+    /// built by the thread that appends (which frees the request itself).
+    pub(crate) rows: Mutex<writer::Buffer>,
+    /// `rows`' span count, readable without its lock.
+    pub(crate) waiting: AtomicUsize,
+    /// What a memory-only store holds.
+    pub(crate) kept: Mutex<memory::Kept>,
     pub(crate) stuck: AtomicBool,
+    pub(crate) stopped: AtomicBool,
     pub(crate) counters: StoreCounters,
     pub(crate) config: StoreConfig,
 }
@@ -131,15 +150,23 @@ impl SpanStore {
     /// Opens (or creates) the store, first writing out whatever the log
     /// holds from before a crash.
     pub fn open(config: StoreConfig) -> Result<(Self, Recovery), StoreError> {
-        let (recovery, next_wal) = writer::recover(&config)?;
-        let wal_dir = config.dir.join("wal");
-        let wal = wal::Wal::open(&wal_dir, next_wal, config.sync_every_request)
-            .map_err(io_at(&wal_dir))?;
-        let (sender, receiver) = mpsc::sync_channel(config.queue_requests.max(1));
+        let (recovery, wal) = if config.memory_only_max_spans.is_some() {
+            (Recovery::default(), None)
+        } else {
+            let (recovery, next_wal) = writer::recover(&config)?;
+            let wal_dir = config.dir.join("wal");
+            let wal = wal::Wal::open(&wal_dir, next_wal, config.sync_every_request)
+                .map_err(io_at(&wal_dir))?;
+            (recovery, Some(Mutex::new(wal)))
+        };
+        let (sender, receiver) = mpsc::sync_channel(16);
         let shared = Arc::new(Shared {
-            wal: Mutex::new(wal),
-            queued: AtomicUsize::new(0),
+            wal,
+            rows: Mutex::new(writer::Buffer::default()),
+            waiting: AtomicUsize::new(0),
+            kept: Mutex::default(),
             stuck: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
             counters: StoreCounters::default(),
             config,
         });
@@ -165,34 +192,42 @@ impl SpanStore {
 
     /// Logs `request`; once this returns `Ok`, it survives the process
     /// being killed. Refuses (retryably) when the writer is behind.
-    pub fn append(&self, request: ExportTraceServiceRequest) -> Result<(), StoreError> {
+    pub fn append(&self, request: &ExportTraceServiceRequest) -> Result<(), StoreError> {
         let encoded = request.encode_to_vec();
         self.append_encoded(request, &encoded)
     }
 
     /// [`append`](Self::append) for a request received as protobuf:
     /// `encoded` (the bytes it was decoded from) goes to the log as it is,
-    /// which saves encoding it again.
+    /// which saves encoding it again. The request's rows are built here,
+    /// on the caller's thread, so the writer thread only writes Parquet.
     pub fn append_encoded(
         &self,
-        request: ExportTraceServiceRequest,
+        request: &ExportTraceServiceRequest,
         encoded: &[u8],
     ) -> Result<(), StoreError> {
         self.check_room()?;
-        let mut wal = self.shared.wal.lock().expect("wal lock");
-        if self.shared.queued.load(Ordering::Relaxed) >= self.shared.config.queue_requests {
-            return self.refuse("behind");
+        let mut wal = self
+            .shared
+            .wal
+            .as_ref()
+            .map(|w| w.lock().expect("wal lock"));
+        if let Some(wal) = &mut wal {
+            let wal_dir = self.shared.config.dir.join("wal");
+            wal.append(encoded).map_err(io_at(&wal_dir))?;
         }
-        let wal_dir = self.shared.config.dir.join("wal");
-        let wal_seq = wal.append(encoded).map_err(io_at(&wal_dir))?;
-        self.shared.queued.fetch_add(1, Ordering::Relaxed);
-        // Sent under the lock: rotation sees every record of a finished
-        // file already queued. Never blocks: `queued` stays under capacity.
-        let message = Message::Request { wal_seq, request };
-        if self.sender.send(message).is_err() {
-            return self.refuse("stopped");
-        }
+        // Taken before the log is let go: a rotation after this append
+        // takes these rows with it (see `Shared::wal`).
+        let mut rows = self.shared.rows.lock().expect("rows lock");
         drop(wal);
+        rows.push(request);
+        self.shared.waiting.store(rows.spans, Ordering::Relaxed);
+        let full = rows.spans >= self.shared.config.segment_max_spans;
+        drop(rows);
+        if full {
+            // A full channel already holds a wake-up.
+            let _ = self.sender.try_send(Message::Full);
+        }
         self.shared
             .counters
             .requests_logged
@@ -207,7 +242,11 @@ impl SpanStore {
         if self.shared.stuck.load(Ordering::Relaxed) {
             return self.refuse("unable to write segments (see the log)");
         }
-        if self.shared.queued.load(Ordering::Relaxed) >= self.shared.config.queue_requests {
+        if self.shared.stopped.load(Ordering::Relaxed) {
+            return self.refuse("stopped");
+        }
+        let waiting = self.shared.waiting.load(Ordering::Relaxed);
+        if waiting >= self.shared.config.max_waiting_spans {
             return self.refuse("behind");
         }
         Ok(())
@@ -239,9 +278,28 @@ impl SpanStore {
         &self.shared.counters
     }
 
+    /// The spans a memory-only store holds (none for one on disk), as
+    /// batches of the `spans` table; the arrays are shared, not copied.
+    pub fn spans_in_memory(&self) -> Vec<arrow_array::RecordBatch> {
+        self.shared.kept.lock().expect("kept lock").batches()
+    }
+
+    /// Whether spans are kept in memory only.
+    pub fn is_memory_only(&self) -> bool {
+        self.shared.config.memory_only_max_spans.is_some()
+    }
+
+    /// The most spans kept, when they are kept in memory only.
+    pub fn memory_only_max_spans(&self) -> Option<usize> {
+        self.shared.config.memory_only_max_spans
+    }
+
     /// Every segment on disk.
     pub fn segments(&self) -> Result<Vec<Segment>, StoreError> {
         let root = self.shared.config.dir.join("spans");
+        if self.is_memory_only() {
+            return Ok(Vec::new());
+        }
         segments::list(&root).map_err(io_at(&root))
     }
 

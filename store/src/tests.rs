@@ -89,8 +89,8 @@ fn spans_land_in_hourly_segments_and_the_log_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let (store, recovery) = SpanStore::open(config(dir.path())).unwrap();
     assert_eq!(recovery, Recovery::default());
-    store.append(request("cart", T0, 100, 1)).unwrap();
-    store.append(request("cart", T0 + HOUR, 50, 2)).unwrap();
+    store.append(&request("cart", T0, 100, 1)).unwrap();
+    store.append(&request("cart", T0 + HOUR, 50, 2)).unwrap();
     store.flush().unwrap();
 
     let segments = store.segments().unwrap();
@@ -122,7 +122,7 @@ fn crashed_copy(torn: &[u8]) -> (tempfile::TempDir, Vec<String>) {
     let (store, _) = SpanStore::open(config(live.path())).unwrap();
     for id in 0..5 {
         store
-            .append(request("payments", T0 + id * 1_000, 20, id))
+            .append(&request("payments", T0 + id * 1_000, 20, id))
             .unwrap();
     }
     let copy = tempfile::tempdir().unwrap();
@@ -195,9 +195,9 @@ fn retention_drops_old_segments_and_then_the_oldest_over_the_size_limit() {
     config.retention_max_age_seconds = 24 * 3600;
     let (store, _) = SpanStore::open(config.clone()).unwrap();
     store
-        .append(request("old", now - 48 * HOUR, 10, 1))
+        .append(&request("old", now - 48 * HOUR, 10, 1))
         .unwrap();
-    store.append(request("new", now - HOUR, 10, 2)).unwrap();
+    store.append(&request("new", now - HOUR, 10, 2)).unwrap();
     store.flush().unwrap();
     store.close();
     let left = segments::list(&dir.path().join("spans")).unwrap();
@@ -206,7 +206,7 @@ fn retention_drops_old_segments_and_then_the_oldest_over_the_size_limit() {
 
     config.retention_max_bytes = 1;
     let (store, _) = SpanStore::open(config).unwrap();
-    store.append(request("newer", now, 10, 3)).unwrap();
+    store.append(&request("newer", now, 10, 3)).unwrap();
     store.flush().unwrap();
     assert_eq!(store.counters().segments_expired.load(Ordering::Relaxed), 2);
     store.close();
@@ -218,10 +218,72 @@ fn retention_drops_old_segments_and_then_the_oldest_over_the_size_limit() {
 }
 
 #[test]
+fn rows_of_a_failed_write_are_written_by_the_next_flush_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = SpanStore::open(config(dir.path())).unwrap();
+    store.append(&request("cart", T0, 30, 1)).unwrap();
+    // A file where the day's directory belongs: writing the segment fails.
+    let day = segments::hour_dir(&dir.path().join("spans"), T0);
+    let day = day.parent().unwrap();
+    std::fs::create_dir_all(day.parent().unwrap()).unwrap();
+    std::fs::write(day, b"in the way").unwrap();
+    let error = store.flush().expect_err("the day is a file");
+    assert!(error.to_string().contains("span store"), "{error}");
+    assert_eq!(store.counters().segment_failures.load(Ordering::Relaxed), 1);
+    store.append(&request("cart", T0, 20, 2)).unwrap();
+    std::fs::remove_file(day).unwrap();
+    store.flush().unwrap();
+    let (ids, errors) = stored(dir.path());
+    assert_eq!(ids.len(), 50, "every span once");
+    assert_eq!(errors, 3 + 2);
+    assert_eq!(
+        store.counters().spans_in_segments.load(Ordering::Relaxed),
+        50
+    );
+    store.close();
+}
+
+#[test]
+fn a_memory_only_store_keeps_the_newest_spans_up_to_its_limit_and_no_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        memory_only_max_spans: Some(300),
+        ..config(&dir.path().join("store"))
+    };
+    let (store, recovery) = SpanStore::open(config).unwrap();
+    assert_eq!(recovery, Recovery::default());
+    for id in 1..=4 {
+        store
+            .append(&request("cart", T0 + id * HOUR, 100, id))
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let kept: Vec<_> = store
+        .spans_in_memory()
+        .iter()
+        .flat_map(|batch| {
+            let ids = column::<arrow_array::StringArray>(batch, "span_id");
+            ids.iter().flatten().map(str::to_owned).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(kept.len(), 300, "the oldest request's spans were dropped");
+    assert_eq!(kept[0], hex::encode((2 * 1_000_000 + 1u64).to_be_bytes()));
+    let counters = store.counters();
+    assert_eq!(counters.spans_in_memory.load(Ordering::Relaxed), 400);
+    assert_eq!(
+        counters.spans_dropped_from_memory.load(Ordering::Relaxed),
+        100
+    );
+    assert!(store.segments().unwrap().is_empty());
+    store.close();
+    assert!(!dir.path().join("store").exists(), "nothing on disk");
+}
+
+#[test]
 fn attributes_without_a_column_of_their_own_are_kept_in_the_map() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = SpanStore::open(config(dir.path())).unwrap();
-    store.append(request("cart", T0, 1, 9)).unwrap();
+    store.append(&request("cart", T0, 1, 9)).unwrap();
     store.flush().unwrap();
     let segment = &store.segments().unwrap()[0];
     let batch = ParquetRecordBatchReaderBuilder::try_new(File::open(&segment.path).unwrap())
@@ -257,7 +319,7 @@ fn a_segment_of_many_batches_holds_every_span_once_in_order() {
     let spans = 2 * span_chunks::CHUNK_ROWS as u64 + 7;
     let request = request("cart", T0, spans, 4);
     let encoded = request.encode_to_vec();
-    store.append_encoded(request.clone(), &encoded).unwrap();
+    store.append_encoded(&request, &encoded).unwrap();
     store.flush().unwrap();
     let segments = store.segments().unwrap();
     assert_eq!(segments.len(), 1);
@@ -275,13 +337,13 @@ fn a_segment_of_many_batches_holds_every_span_once_in_order() {
 fn a_store_that_is_behind_refuses_before_taking_anything() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(dir.path());
-    config.queue_requests = 0;
+    config.max_waiting_spans = 0;
     let (store, _) = SpanStore::open(config).unwrap();
     assert!(matches!(
         store.check_room(),
         Err(StoreError::Unavailable("behind"))
     ));
-    assert!(store.append(request("cart", T0, 3, 1)).is_err());
+    assert!(store.append(&request("cart", T0, 3, 1)).is_err());
     assert_eq!(store.counters().requests_refused.load(Ordering::Relaxed), 2);
     assert_eq!(store.counters().requests_logged.load(Ordering::Relaxed), 0);
     store.flush().unwrap();

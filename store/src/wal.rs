@@ -1,13 +1,13 @@
 //! The write-ahead log: every accepted export request, as received, in
 //! numbered files. A record is `[length u32 LE][crc32 u32 LE][payload]`,
-//! written with one `write` call before the request is acknowledged, so a
+//! written with one `writev` call before the request is acknowledged, so a
 //! killed process leaves at most a torn tail — which reading detects by
 //! its length or checksum and drops, since that request was never
 //! acknowledged. Files are rotated when a segment is flushed and deleted
 //! once their records are in Parquet (ADR 007).
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::path::{Path, PathBuf};
 
 const HEADER_BYTES: usize = 8;
@@ -19,7 +19,6 @@ pub(crate) struct Wal {
     dir: PathBuf,
     seq: u64,
     file: File,
-    buffer: Vec<u8>,
     pub(crate) sync_every_append: bool,
 }
 
@@ -58,7 +57,6 @@ impl Wal {
             dir: dir.to_owned(),
             seq,
             file,
-            buffer: Vec::new(),
             sync_every_append,
         })
     }
@@ -76,12 +74,10 @@ impl Wal {
     pub(crate) fn append(&mut self, payload: &[u8]) -> io::Result<u64> {
         let length = u32::try_from(payload.len())
             .map_err(|_| io::Error::other("record larger than 4 GiB"))?;
-        self.buffer.clear();
-        self.buffer.extend_from_slice(&length.to_le_bytes());
-        self.buffer
-            .extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-        self.buffer.extend_from_slice(payload);
-        self.file.write_all(&self.buffer)?;
+        let mut header = [0u8; HEADER_BYTES];
+        header[..4].copy_from_slice(&length.to_le_bytes());
+        header[4..].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
+        write_all_vectored(&mut self.file, &header, payload)?;
         if self.sync_every_append {
             self.file.sync_data()?;
         }
@@ -101,6 +97,28 @@ impl Wal {
         self.seq = finished + 1;
         Ok(finished)
     }
+}
+
+/// Writes `header` then `payload`, in one `writev` call unless the kernel
+/// takes less (no copy into a buffer first).
+fn write_all_vectored(file: &mut File, header: &[u8], payload: &[u8]) -> io::Result<()> {
+    let mut written = 0;
+    let total = header.len() + payload.len();
+    while written < total {
+        let result = if written < header.len() {
+            let parts = [IoSlice::new(&header[written..]), IoSlice::new(payload)];
+            file.write_vectored(&parts)
+        } else {
+            file.write(&payload[written - header.len()..])
+        };
+        match result {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// What reading one log file found.

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use arrow_array::RecordBatch;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
 
@@ -22,16 +23,16 @@ const STUCK_AFTER_FAILURES: u32 = 3;
 
 /// Rows waiting for the next segment, by hour.
 #[derive(Default)]
-struct Buffer {
+pub(crate) struct Buffer {
     hours: BTreeMap<u64, SpanChunks>,
-    spans: usize,
+    pub(crate) spans: usize,
     since: Option<Instant>,
     /// What rows held per row lately, to size the next builders.
     text: Option<TextPerRow>,
 }
 
 impl Buffer {
-    fn push(&mut self, request: &ExportTraceServiceRequest) {
+    pub(crate) fn push(&mut self, request: &ExportTraceServiceRequest) {
         for resource_spans in &request.resource_spans {
             let attributes = resource_spans
                 .resource
@@ -52,46 +53,69 @@ impl Buffer {
         self.since.get_or_insert_with(Instant::now);
     }
 
-    /// Writes every hour's rows as a segment covering the log through
-    /// `wal_through`; the buffer is empty after success.
-    fn write(&mut self, root: &Path, wal_through: u64) -> Result<usize, String> {
-        let mut written = 0;
-        let hours = std::mem::take(&mut self.hours);
-        self.spans = 0;
-        self.since = None;
-        for (hour, rows) in hours {
-            if rows.len == 0 {
-                continue;
+    /// Takes every row, leaving an empty buffer that sizes its builders
+    /// like these. Cheap, so it can be done under the lock.
+    fn take(&mut self) -> Buffer {
+        let text = self
+            .hours
+            .values()
+            .rev()
+            .find(|rows| rows.len >= crate::span_chunks::CHUNK_ROWS)
+            .map(|rows| rows.text)
+            .or(self.text);
+        std::mem::replace(
+            self,
+            Buffer {
+                text,
+                ..Buffer::default()
+            },
+        )
+    }
+
+    /// The rows as finished batches, by hour.
+    fn seal(self) -> Sealed {
+        let mut sealed = Sealed {
+            spans: self.spans,
+            ..Sealed::default()
+        };
+        for (hour, rows) in self.hours {
+            if rows.len > 0 {
+                sealed.hours.insert(hour, (rows.max_end, rows.finish()));
             }
-            let max_end = rows.max_end;
-            if rows.len >= crate::span_chunks::CHUNK_ROWS {
-                self.text = Some(rows.text);
-            }
-            segments::write(root, hour, wal_through, max_end, &rows.finish())
-                .map_err(|e| format!("{}: {e}", root.display()))?;
-            written += 1;
         }
-        segments::set_checkpoint(root, wal_through)
-            .map_err(|e| format!("moving the checkpoint: {e}"))?;
-        Ok(written)
+        sealed
     }
 }
 
-/// Reads the log files numbered in `(after, through]` back into `buffer`:
-/// after a failed flush, the rows it took are rebuilt from the log.
-fn reread(buffer: &mut Buffer, wal_dir: &Path, after: u64, through: u64) -> Result<(), String> {
-    for (seq, path) in wal::files(wal_dir).map_err(|e| e.to_string())? {
-        if seq <= after || seq > through {
-            continue;
+/// Rows ready to be written: by hour, the latest end time and batches.
+#[derive(Default)]
+struct Sealed {
+    hours: BTreeMap<u64, (u64, Vec<RecordBatch>)>,
+    spans: usize,
+}
+
+impl Sealed {
+    /// Adds `later`'s rows after these.
+    fn absorb(&mut self, later: Sealed) {
+        for (hour, (max_end, batches)) in later.hours {
+            let (end, all) = self.hours.entry(hour).or_default();
+            *end = (*end).max(max_end);
+            all.extend(batches);
         }
-        let replayed = wal::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        for record in &replayed.records {
-            let request = ExportTraceServiceRequest::decode(record.as_slice())
-                .map_err(|e| format!("{}: undecodable record: {e}", path.display()))?;
-            buffer.push(&request);
-        }
+        self.spans += later.spans;
     }
-    Ok(())
+
+    /// Writes every hour's rows as a segment covering the log through
+    /// `wal_through`, then moves the checkpoint there.
+    fn write(&self, root: &Path, wal_through: u64) -> Result<usize, String> {
+        for (&hour, (max_end, batches)) in &self.hours {
+            segments::write(root, hour, wal_through, *max_end, batches)
+                .map_err(|e| format!("{}: {e}", root.display()))?;
+        }
+        segments::set_checkpoint(root, wal_through)
+            .map_err(|e| format!("moving the checkpoint: {e}"))?;
+        Ok(self.hours.len())
+    }
 }
 
 /// Log files numbered up to `through` are all in segments: delete them.
@@ -143,10 +167,13 @@ pub(crate) fn recover(config: &StoreConfig) -> Result<(Recovery, u64), StoreErro
                 .sum::<u64>();
             buffer.push(&request);
         }
-        buffer.write(&root, seq).map_err(|e| StoreError::Io {
-            path: path.display().to_string(),
-            source: std::io::Error::other(e),
-        })?;
+        buffer
+            .seal()
+            .write(&root, seq)
+            .map_err(|e| StoreError::Io {
+                path: path.display().to_string(),
+                source: std::io::Error::other(e),
+            })?;
         std::fs::remove_file(&path).map_err(io_at(&path))?;
     }
     if recovery.wal_files > 0 {
@@ -161,7 +188,8 @@ pub(crate) fn recover(config: &StoreConfig) -> Result<(Recovery, u64), StoreErro
 pub(crate) fn run(shared: &Shared, receiver: &Receiver<Message>) {
     let config = &shared.config;
     let (root, wal_dir) = (config.dir.join("spans"), config.dir.join("wal"));
-    let mut buffer = Buffer::default();
+    // The rows of a flush that failed, written with the next one.
+    let mut failed: Option<(Sealed, Instant)> = None;
     let mut failures = 0u32;
     let mut replies = Vec::new();
     let mut stopping = false;
@@ -169,38 +197,42 @@ pub(crate) fn run(shared: &Shared, receiver: &Receiver<Message>) {
     while !stopping {
         let mut flush_now = false;
         match receiver.recv_timeout(Duration::from_secs(1)) {
-            Ok(Message::Request { request, .. }) => {
-                shared.queued.fetch_sub(1, Ordering::Relaxed);
-                buffer.push(&request);
-            }
+            Ok(Message::Full) => {}
             Ok(Message::Flush(reply)) => {
                 replies.push(reply);
                 flush_now = true;
             }
             Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                shared.stopped.store(true, Ordering::Relaxed);
                 stopping = true;
                 flush_now = true;
             }
             Err(RecvTimeoutError::Timeout) => {
-                if let Err(e) = shared.wal.lock().expect("wal lock").sync() {
+                let wal = shared.wal.as_ref().map(|w| w.lock().expect("wal lock"));
+                if let Some(Err(e)) = wal.map(|w| w.sync()) {
                     tracing::warn!(error = %e, "span store: syncing the log failed");
                 }
             }
         }
-        let full = buffer.spans >= config.segment_max_spans;
-        let old = buffer.since.is_some_and(|t| t.elapsed() >= age_limit);
+        let (spans, since) = {
+            let rows = shared.rows.lock().expect("rows lock");
+            (rows.spans, rows.since)
+        };
+        let full = spans >= config.segment_max_spans;
+        let old = since
+            .into_iter()
+            .chain(failed.as_ref().map(|(_, at)| *at))
+            .any(|t| t.elapsed() >= age_limit);
         if !(flush_now || full || old) {
             continue;
         }
-        let result = flush(
-            shared,
-            receiver,
-            &mut buffer,
-            &root,
-            &wal_dir,
-            &mut replies,
-            &mut stopping,
-        );
+        let result = match config.memory_only_max_spans {
+            Some(max_spans) => {
+                keep_in_memory(shared, max_spans);
+                Ok(())
+            }
+            None => flush(shared, &mut failed, &root, &wal_dir),
+        };
         match &result {
             Ok(()) => {
                 failures = 0;
@@ -224,47 +256,53 @@ pub(crate) fn run(shared: &Shared, receiver: &Receiver<Message>) {
     }
 }
 
-/// Rotates the log, takes in every queued request of the finished files,
-/// writes the buffer as segments, drops the covered log files and applies
-/// retention.
+/// Takes every row into the memory-only store.
+fn keep_in_memory(shared: &Shared, max_spans: usize) {
+    let taken = {
+        let mut rows = shared.rows.lock().expect("rows lock");
+        shared.waiting.store(0, Ordering::Relaxed);
+        rows.take()
+    };
+    let sealed = taken.seal();
+    let spans = sealed.spans as u64;
+    let batches = sealed.hours.into_values().flat_map(|(_, b)| b).collect();
+    let dropped = shared
+        .kept
+        .lock()
+        .expect("kept lock")
+        .keep(batches, max_spans);
+    let counters = &shared.counters;
+    counters.spans_in_memory.fetch_add(spans, Ordering::Relaxed);
+    counters
+        .spans_dropped_from_memory
+        .fetch_add(dropped as u64, Ordering::Relaxed);
+}
+
+/// Rotates the log and takes every row logged before the rotation, writes
+/// them as segments, drops the covered log files and applies retention.
+/// When writing fails, the rows are kept in `failed` for the next try.
 fn flush(
     shared: &Shared,
-    receiver: &Receiver<Message>,
-    buffer: &mut Buffer,
+    failed: &mut Option<(Sealed, Instant)>,
     root: &Path,
     wal_dir: &Path,
-    replies: &mut Vec<std::sync::mpsc::Sender<Result<(), String>>>,
-    stopping: &mut bool,
 ) -> Result<(), String> {
-    let finished = shared
-        .wal
-        .lock()
-        .expect("wal lock")
-        .rotate()
-        .map_err(|e| format!("rotating the log: {e}"))?;
-    // Everything logged before the rotation is queued ahead of anything
-    // after it; take it all in, and keep what came after for later.
-    let mut later = Vec::new();
-    loop {
-        match receiver.try_recv() {
-            Ok(Message::Request { wal_seq, request })
-                if wal_seq <= finished && later.is_empty() =>
-            {
-                shared.queued.fetch_sub(1, Ordering::Relaxed);
-                buffer.push(&request);
-            }
-            Ok(Message::Request { request, .. }) => {
-                shared.queued.fetch_sub(1, Ordering::Relaxed);
-                later.push(request);
-            }
-            Ok(Message::Flush(reply)) => replies.push(reply),
-            Ok(Message::Stop) => *stopping = true,
-            Err(_) => break,
-        }
-    }
-    let spans = buffer.spans as u64;
     let before = segments::checkpoint(root).map_err(|e| e.to_string())?;
-    let result = buffer.write(root, finished).and_then(|written| {
+    let (finished, taken) = {
+        let mut wal = shared
+            .wal
+            .as_ref()
+            .expect("a store on disk has a log")
+            .lock()
+            .expect("wal lock");
+        let finished = wal.rotate().map_err(|e| format!("rotating the log: {e}"))?;
+        let mut rows = shared.rows.lock().expect("rows lock");
+        shared.waiting.store(0, Ordering::Relaxed);
+        (finished, rows.take())
+    };
+    let mut sealed = failed.take().map(|(rows, _)| rows).unwrap_or_default();
+    sealed.absorb(taken.seal());
+    let result = sealed.write(root, finished).and_then(|written| {
         shared
             .counters
             .segments_written
@@ -272,23 +310,18 @@ fn flush(
         shared
             .counters
             .spans_in_segments
-            .fetch_add(spans, Ordering::Relaxed);
+            .fetch_add(sealed.spans as u64, Ordering::Relaxed);
         drop_wal_through(wal_dir, finished).map_err(|e| format!("dropping the log: {e}"))
     });
-    if let Err(e) = &result
-        && segments::checkpoint(root).unwrap_or(before) == before
-    {
-        // Nothing of this flush counts: drop its segments and take the
-        // rows back from the log, which still has them.
-        let _ = segments::remove_unfinished(root, before);
-        *buffer = Buffer::default();
-        reread(buffer, wal_dir, before, finished)
-            .map_err(|again| format!("{e}; and re-reading the log: {again}"))?;
+    if let Err(e) = &result {
+        if segments::checkpoint(root).unwrap_or(before) == before {
+            // Nothing of this flush counts: drop its segments and keep
+            // the rows (the log still has them too) for the next try.
+            let _ = segments::remove_unfinished(root, before);
+            *failed = Some((sealed, Instant::now()));
+        }
+        return Err(e.clone());
     }
-    for request in &later {
-        buffer.push(request);
-    }
-    result?;
     let config = &shared.config;
     let oldest_kept = segments::oldest_kept(config.retention_max_age_seconds);
     let (expired, bytes) =

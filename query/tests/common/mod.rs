@@ -37,7 +37,7 @@ pub(crate) fn stored_case(dir: &Path) -> PathBuf {
     .unwrap();
     for batch in DatasetReader::open(&dataset).unwrap() {
         match batch.unwrap().payload {
-            Payload::Traces(request) => spans.append(request).unwrap(),
+            Payload::Traces(request) => spans.append(&request).unwrap(),
             Payload::Metrics(request) => {
                 let rows = meshtwin_store::metric_rows::metric_rows(&request).unwrap();
                 assert!(metrics.append(rows));

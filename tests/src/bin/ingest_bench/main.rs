@@ -144,7 +144,7 @@ fn main() -> ExitCode {
             .is_none_or(|only| t.label().to_ascii_lowercase().ends_with(only))
     });
     for transport in transports {
-        for store in [Store::On, Store::Off] {
+        for store in [Store::On, Store::Memory, Store::Off] {
             if wanted(&format!("meshtwin ({})", store.label())) {
                 rows.push(median((0..args.repeat.max(1)).map(|run| {
                     eprintln!(

@@ -86,27 +86,32 @@ pub(crate) fn report(
             if rotel_ok { "met" } else { "NOT met" },
         ));
     }
-    let store = |transport: &str, on: bool| {
-        rows.iter().find(|r| {
-            r.transport == transport
-                && r.system
-                    .ends_with(if on { "store on)" } else { "store off)" })
-        })
+    let store = |transport: &str, label: &str| {
+        rows.iter()
+            .find(|r| r.transport == transport && r.system.ends_with(&format!("{label})")))
     };
-    let pairs: Vec<_> = ["OTLP/gRPC", "OTLP/HTTP"]
-        .into_iter()
-        .filter_map(|t| Some((t, store(t, true)?, store(t, false)?)))
-        .collect();
-    if !pairs.is_empty() {
-        out.push_str("\nTarget (issue 5): with the span store on, at least 70 % of the per-core throughput with it off, in the same run.\n\n");
-    }
-    for (transport, on, off) in pairs {
-        let share = on.spans_per_core_second() / off.spans_per_core_second();
-        out.push_str(&format!(
-            "- {transport}: {:.0} % ({})\n",
-            share * 100.0,
-            if share >= 0.7 { "met" } else { "NOT met" }
+    let mut target = String::new();
+    for transport in ["OTLP/gRPC", "OTLP/HTTP"] {
+        let share = |of: &str| {
+            let on = store(transport, "store on")?;
+            Some(on.spans_per_core_second() / store(transport, of)?.spans_per_core_second())
+        };
+        let (Some(on_disk), off) = (share("store in memory"), share("store off")) else {
+            continue;
+        };
+        target.push_str(&format!(
+            "- {transport}: {:.0} % of the in-memory figure ({}){}\n",
+            on_disk * 100.0,
+            if on_disk >= 0.7 { "met" } else { "NOT met" },
+            off.map_or(String::new(), |off| format!(
+                "; {:.0} % of store off",
+                off * 100.0
+            )),
         ));
+    }
+    if !target.is_empty() {
+        out.push_str("\nTarget (issue 5): with persistence on (store on: log and Parquet), at least 70 % of the per-core throughput of the in-memory figure (store in memory: the same rows, kept in memory) in the same run. The share of store off (no spans kept, the twin alone) is shown beside it.\n\n");
+        out.push_str(&target);
     }
     out
 }

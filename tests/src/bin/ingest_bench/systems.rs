@@ -22,10 +22,12 @@ pub(crate) fn find_rotel() -> Option<PathBuf> {
         .find(|path| path.exists())
 }
 
-/// Whether meshtwin keeps the spans (its default) or only feeds the twin.
+/// Whether meshtwin keeps the spans on disk (its default), in memory
+/// only, or only feeds the twin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Store {
     On,
+    Memory,
     Off,
 }
 
@@ -33,7 +35,28 @@ impl Store {
     pub(crate) fn label(self) -> &'static str {
         match self {
             Self::On => "store on",
+            Self::Memory => "store in memory",
             Self::Off => "store off",
+        }
+    }
+
+    /// meshtwin's settings: the defaults, and for the memory-only store
+    /// the limit of meshtwin.example.toml (below the spans sent, so the
+    /// oldest are dropped as they would be in a long run).
+    fn settings(self) -> &'static str {
+        match self {
+            Self::On => "[store]\nenabled = true\n",
+            Self::Memory => "[store]\nenabled = true\nmemory_only_max_spans = 1000000\n",
+            Self::Off => "[store]\nenabled = false\n",
+        }
+    }
+
+    /// The counter that reaches the spans sent once every one is stored.
+    fn stored_series(self) -> Option<&'static str> {
+        match self {
+            Self::On => Some("meshtwin_store_spans_in_segments_total"),
+            Self::Memory => Some("meshtwin_store_spans_in_memory_total"),
+            Self::Off => None,
         }
     }
 }
@@ -61,32 +84,32 @@ pub(crate) async fn run_meshtwin(
     concurrency: usize,
 ) -> Row {
     let config = tempfile::NamedTempFile::new().expect("temp file");
-    let enabled = store == Store::On;
-    std::fs::write(config.path(), format!("[store]\nenabled = {enabled}\n")).expect("config");
+    let total = (warmup.len() + payloads.len()) * SPANS_PER_REQUEST;
+    std::fs::write(config.path(), store.settings()).expect("config");
     let meshtwin = Meshtwin::serve(&["--config", config.path().to_str().expect("utf-8 path")]);
     let endpoint = match transport {
         Transport::Grpc => meshtwin.otlp_grpc.clone(),
         Transport::Http => meshtwin.otlp_http.clone(),
     };
-    let total = (warmup.len() + payloads.len()) * SPANS_PER_REQUEST;
     send_all(&endpoint, transport, warmup, concurrency).await;
     let metrics = format!("{}/metrics", meshtwin.web);
-    if store == Store::On {
-        // The warm-up's spans are written out before measuring starts.
+    if let Some(stored) = store.stored_series() {
+        // The warm-up's spans are stored before measuring starts.
         let warm = warmup.len() * SPANS_PER_REQUEST;
-        let stored = "meshtwin_store_spans_in_segments_total";
-        wait_for(&metrics, stored, warm, "the warm-up reaching segments").await;
+        wait_for(&metrics, stored, warm, "the warm-up being stored").await;
     }
     let cpu_before = machine::cpu_seconds(meshtwin.pid()).expect("cpu");
     let (wall, retries) = send_all(&endpoint, transport, payloads, concurrency).await;
     // Measured until the twin has taken in every span, not just the
-    // receiver; and, with the store on, until every span is in Parquet.
+    // receiver; and, with a store, until every span is in it (on disk: in
+    // a Parquet segment).
     let ingested = "meshtwin_twin_spans_ingested_total";
     wait_for(&metrics, ingested, total, "the twin catching up").await;
+    if let Some(stored) = store.stored_series() {
+        wait_for(&metrics, stored, total, "every span being stored").await;
+    }
     let mut disk_bytes_per_span = None;
     if store == Store::On {
-        let stored = "meshtwin_store_spans_in_segments_total";
-        wait_for(&metrics, stored, total, "every span reaching a segment").await;
         let bytes = meshtwin_tests::tools::bytes_under(
             &meshtwin.data_dir().join("store/spans"),
             Some("parquet"),
@@ -97,6 +120,7 @@ pub(crate) async fn run_meshtwin(
     Row {
         system: match store {
             Store::On => "meshtwin (twin updating, store on)",
+            Store::Memory => "meshtwin (twin updating, store in memory)",
             Store::Off => "meshtwin (twin updating, store off)",
         },
         disk_bytes_per_span,
