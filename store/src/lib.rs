@@ -1,9 +1,11 @@
 //! The embedded span store. Every accepted trace export is appended to a
-//! write-ahead log before it is acknowledged; a writer thread turns the
-//! spans into Parquet segments partitioned by hour (`segments`), then
-//! drops the log files they cover, and applies retention by age and by
-//! size. After a crash, `SpanStore::open` writes what the log holds and
-//! the segments do not. What a crash can lose, and why: ADR 007.
+//! write-ahead log before it is acknowledged, and its spans turned into
+//! Arrow rows by the appending thread; a writer thread writes the rows as
+//! Parquet segments partitioned by hour (`segments`), then drops the log
+//! files they cover, and applies retention by age and by size. After a
+//! crash, `SpanStore::open` writes what the log holds and the segments do
+//! not. What a crash can lose, and why: ADR 007. A memory-only store
+//! (`StoreConfig::memory_only_max_spans`) keeps the rows in memory instead.
 
 pub mod history;
 mod memory;

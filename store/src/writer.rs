@@ -1,7 +1,9 @@
-//! The writer thread: spans from the queue into per-hour rows, rows into
-//! segments (after rotating the log, so every record of the finished log
-//! files is in them), then the covered log files deleted and retention
-//! applied. And recovery: the log's records that no segment covers yet.
+//! The rows waiting for a segment (`Buffer`, filled by the appending
+//! threads) and the writer thread: it rotates the log, takes the rows of
+//! the finished log files, writes them as segments, then deletes the
+//! covered log files and applies retention (or, memory-only, keeps the
+//! rows in memory). And recovery: the log's records that no segment
+//! covers yet.
 
 use std::collections::BTreeMap;
 use std::path::Path;
