@@ -69,7 +69,7 @@ impl StoreStage {
         let store_dir = settings.store.config(data_dir).dir;
         let mut query = QueryEngine::start(settings.query.config(store_dir))
             .map_err(|e| format!("cannot start the query engine: {e}"))?;
-        if spans.is_memory_only() {
+        if spans.memory_only_max_spans().is_some() {
             let store = Arc::downgrade(&spans);
             query = query.with_spans_in_memory(Arc::new(move || {
                 store

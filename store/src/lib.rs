@@ -286,11 +286,6 @@ impl SpanStore {
         self.shared.kept.lock().expect("kept lock").batches()
     }
 
-    /// Whether spans are kept in memory only.
-    pub fn is_memory_only(&self) -> bool {
-        self.shared.config.memory_only_max_spans.is_some()
-    }
-
     /// The most spans kept, when they are kept in memory only.
     pub fn memory_only_max_spans(&self) -> Option<usize> {
         self.shared.config.memory_only_max_spans
@@ -299,7 +294,7 @@ impl SpanStore {
     /// Every segment on disk.
     pub fn segments(&self) -> Result<Vec<Segment>, StoreError> {
         let root = self.shared.config.dir.join("spans");
-        if self.is_memory_only() {
+        if self.memory_only_max_spans().is_some() {
             return Ok(Vec::new());
         }
         segments::list(&root).map_err(io_at(&root))
