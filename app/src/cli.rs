@@ -1,5 +1,5 @@
 //! The command line: `meshtwin serve | demo | simulate | generate | replay |
-//! eval | seal-suite | query`.
+//! eval | seal-suite | query | detect`.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -44,6 +44,10 @@ pub(crate) enum Command {
     /// Run SQL over the stored spans, the twin's history (edges, nodes)
     /// and the metrics received.
     Query(crate::query_cli::QueryArgs),
+    /// Run the twin's streaming anomaly detectors over a `timestamp,value`
+    /// CSV and write, per point, the anomaly score in [0, 1] and whether it
+    /// alarmed (for tuning sensitivity on your own history).
+    Detect(crate::detect_cli::DetectArgs),
 }
 
 /// The `--help` line of the bundled topologies.

@@ -11,6 +11,7 @@ mod cli;
 mod control_api;
 mod control_plane;
 mod data_dir;
+mod detect_cli;
 mod eval;
 mod generate;
 mod grpc_service;
@@ -21,6 +22,7 @@ mod settings;
 mod store_metrics;
 mod store_settings;
 mod store_stage;
+mod timestamps;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
             Command::Replay(args) => replay::replay(args).await,
             Command::Eval(args) => eval::eval(&args),
             Command::SealSuite(args) => eval::seal(&args),
+            Command::Detect(args) => detect_cli::detect(&args),
             Command::Query(args) => query_cli::query(args)
                 .await
                 .map_err(|f| Failure::Exit(f.exit_code(), f.message().to_owned())),

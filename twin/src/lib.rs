@@ -3,12 +3,13 @@
 //! In: [`meshtwin_model::span::SpanBatch`]es from ingest. Inside: pairing
 //! of call halves across services ([`pairing`]), a petgraph service graph
 //! with sliding windows ([`graph`], [`window`]) on an event-time clock
-//! ([`clock`]). Out: snapshots, versioned deltas and Prometheus series,
-//! published by the [`engine`]. Everything but the engine is synchronous
-//! and deterministic.
+//! ([`clock`]), and streaming anomaly detectors for series ([`detect`]).
+//! Out: snapshots, versioned deltas and Prometheus series, published by the
+//! [`engine`]. Everything but the engine is synchronous and deterministic.
 
 mod clock;
 pub mod config;
+pub mod detect;
 pub mod engine;
 mod graph;
 mod pairing;
