@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use meshtwin_twin::detect::{
-    AlarmKind, Detector, DetectorConfig, Deviation, Direction, Signal, Verdict,
+    AlarmKind, Detector, DetectorConfig, Deviation, Direction, Signal, Verdict, signal_config,
 };
 
 use crate::Failure;
@@ -35,7 +35,7 @@ pub(crate) enum SignalArg {
     LatencyP99,
     /// The twin's error-rate settings (a share, 0 to 1): up only, +0.02 at least.
     ErrorRate,
-    /// The twin's throughput settings: drops and surges of a third at least.
+    /// The twin's throughput settings (per second): drops and surges of a third and 1/s at least.
     Throughput,
 }
 
@@ -99,7 +99,7 @@ impl DetectArgs {
                 sensitivity: self.sensitivity,
                 ..DetectorConfig::default()
             },
-            |signal| signal.config(self.sensitivity),
+            |signal| signal_config(signal, self.sensitivity),
         );
         let config = DetectorConfig {
             direction: self.direction.map_or(base.direction, |d| match d {

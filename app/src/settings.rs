@@ -285,9 +285,10 @@ mod tests {
             .lines()
             .map(|line| match line.strip_prefix("# ") {
                 Some(setting)
-                    if setting.split_once(" = ").is_some_and(|(key, _)| {
-                        key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-                    }) =>
+                    if setting.starts_with("[[")
+                        || setting.split_once(" = ").is_some_and(|(key, _)| {
+                            key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                        }) =>
                 {
                     setting
                 }
@@ -299,6 +300,7 @@ mod tests {
         let settings = load(&uncommented).unwrap();
         assert!(settings.store.dir.is_some());
         assert!(settings.store.memory_only_max_spans.is_some());
+        assert_eq!(settings.twin.detection.sensitivity_of("payments"), 7.0);
     }
 
     #[test]

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::anomaly::ActiveAnomaly;
+
 /// The whole graph at one version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct GraphSnapshot {
@@ -122,6 +124,9 @@ pub struct NodeView {
     pub total_requests: u64,
     pub total_errors: u64,
     pub windows: Windows<NodeWindow>,
+    /// Signals alarming now (requests served, timed by the server side).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anomalies: Vec<ActiveAnomaly>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,6 +145,10 @@ pub struct EdgeView {
     /// edge is fully meshed.
     pub total_mtls: u64,
     pub windows: Windows<EdgeWindow>,
+    /// Signals alarming now (calls, timed by the client side where it
+    /// reports).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anomalies: Vec<ActiveAnomaly>,
 }
 
 /// The id of the edge from `source` to `target`.

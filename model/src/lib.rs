@@ -6,6 +6,7 @@
 //! [`delta::StreamMessage`]s and renders [`series::TwinView`] as Prometheus
 //! metrics. Pure types and pure functions only: no I/O, no async, no clocks.
 
+pub mod anomaly;
 pub mod delta;
 pub mod graph;
 pub mod ids;

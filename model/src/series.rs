@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use crate::anomaly::Anomaly;
 use crate::graph::{ConnectionType, GraphSnapshot};
 
 /// Upper bounds (seconds) of the latency histogram buckets: the OTel
@@ -103,6 +104,8 @@ pub struct TwinCounters {
     pub future_spans: u64,
     pub nodes_expired: u64,
     pub edges_expired: u64,
+    /// Alarms raised by the detectors (one per signal per 10 s bucket).
+    pub anomalies: u64,
     /// Spans waiting for their other half right now.
     pub pending_spans: u64,
 }
@@ -113,6 +116,8 @@ pub struct TwinView {
     pub snapshot: Arc<GraphSnapshot>,
     pub series: Arc<Vec<EdgeSeries>>,
     pub counters: TwinCounters,
+    /// The latest alarms, oldest first (at most a bounded number).
+    pub anomalies: Arc<Vec<Anomaly>>,
 }
 
 #[cfg(test)]

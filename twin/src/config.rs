@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TwinConfig {
     /// How long (twin time) one half of a call waits for the other: at
@@ -20,6 +20,70 @@ pub struct TwinConfig {
     pub max_pending_spans: usize,
     /// How often the twin publishes a snapshot and a delta.
     pub publish_interval_millis: u64,
+    /// The streaming anomaly detectors on every node and edge.
+    pub detection: DetectionConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectionConfig {
+    pub enabled: bool,
+    /// 1 (only the most extreme) to 10 (the most alarms), for every
+    /// service not listed in `services`.
+    pub sensitivity: f64,
+    /// Per-service sensitivity; an edge takes its callee's.
+    pub services: Vec<ServiceSensitivity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSensitivity {
+    pub service: String,
+    pub sensitivity: f64,
+}
+
+impl Default for DetectionConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            sensitivity: 5.0,
+            services: Vec::new(),
+        }
+    }
+}
+
+impl DetectionConfig {
+    /// The sensitivity for `service`.
+    pub fn sensitivity_of(&self, service: &str) -> f64 {
+        self.services
+            .iter()
+            .find(|s| s.service == service)
+            .map_or(self.sensitivity, |s| s.sensitivity)
+    }
+
+    fn problems(&self, prefix: &str, problems: &mut Vec<String>) {
+        let range = 1.0..=10.0;
+        if !range.contains(&self.sensitivity) {
+            problems.push(format!("{prefix}sensitivity: must be between 1 and 10"));
+        }
+        for (i, service) in self.services.iter().enumerate() {
+            if !range.contains(&service.sensitivity) {
+                problems.push(format!(
+                    "{prefix}services[{i}] ({}): sensitivity must be between 1 and 10",
+                    service.service
+                ));
+            }
+            if self.services[..i]
+                .iter()
+                .any(|s| s.service == service.service)
+            {
+                problems.push(format!(
+                    "{prefix}services[{i}]: {} is listed twice",
+                    service.service
+                ));
+            }
+        }
+    }
 }
 
 impl Default for TwinConfig {
@@ -31,6 +95,7 @@ impl Default for TwinConfig {
             max_edges: 50_000,
             max_pending_spans: 500_000,
             publish_interval_millis: 500,
+            detection: DetectionConfig::default(),
         }
     }
 }
@@ -66,6 +131,8 @@ impl TwinConfig {
             "publish_interval_millis",
             "must be between 50 and 10000",
         );
+        self.detection
+            .problems(&format!("{prefix}detection."), &mut problems);
         problems
     }
 }

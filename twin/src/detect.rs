@@ -26,5 +26,6 @@ mod spot;
 mod tests;
 
 pub use config::{DetectorConfig, Direction};
-pub use detector::{Alarm, AlarmKind, Detector, Deviation, NotFinite, Verdict};
-pub use signals::Signal;
+pub use detector::{Alarm, Detector, NotFinite, Verdict};
+pub use meshtwin_model::anomaly::{AlarmKind, Deviation, Signal};
+pub use signals::signal_config;

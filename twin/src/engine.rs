@@ -101,6 +101,7 @@ impl Engine {
             snapshot: self.last.clone(),
             series: Arc::new(self.twin.series()),
             counters: self.twin.counters(),
+            anomalies: self.twin.anomalies(),
         });
     }
 }

@@ -16,6 +16,7 @@ use meshtwin_model::graph::{ConnectionType, NodeKind};
 use meshtwin_model::series::LatencyHistogram;
 use meshtwin_model::span::{PeerHint, ServiceIdentity};
 
+use crate::anomalies::SeriesWatch;
 use crate::window::Traffic;
 
 /// How many distinct versions and regions a node lists.
@@ -47,6 +48,7 @@ pub(crate) struct Node {
     pub(crate) errors: u64,
     /// Requests served, timed by the server side.
     pub(crate) traffic: Traffic<1>,
+    pub(crate) watch: SeriesWatch,
 }
 
 impl Node {
@@ -66,6 +68,7 @@ impl Node {
             requests: 0,
             errors: 0,
             traffic: Traffic::new(),
+            watch: SeriesWatch::default(),
         }
     }
 
@@ -116,6 +119,7 @@ pub(crate) struct Edge {
     pub(crate) server_seconds: LatencyHistogram,
     /// Calls, timed by the client side (0) and the server side (1).
     pub(crate) traffic: Traffic<2>,
+    pub(crate) watch: SeriesWatch,
 }
 
 /// One observed call along an edge.
@@ -307,6 +311,7 @@ impl ServiceGraph {
                     client_seconds: LatencyHistogram::default(),
                     server_seconds: LatencyHistogram::default(),
                     traffic: Traffic::new(),
+                    watch: SeriesWatch::default(),
                 };
                 let index = self.graph.add_edge(from, to, edge);
                 self.edges.insert((from, to), index);

@@ -7,6 +7,7 @@
 //! Out: snapshots, versioned deltas and Prometheus series, published by the
 //! [`engine`]. Everything but the engine is synchronous and deterministic.
 
+mod anomalies;
 mod clock;
 pub mod config;
 pub mod detect;

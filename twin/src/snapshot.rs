@@ -68,6 +68,7 @@ fn node_view(node: &Node, now: u64) -> NodeView {
         total_requests: node.requests,
         total_errors: node.errors,
         windows: Windows { last_1m, last_5m },
+        anomalies: node.watch.active.clone(),
     }
 }
 
@@ -86,6 +87,7 @@ fn edge_view(source: &Node, target: &Node, edge: &Edge, now: u64) -> EdgeView {
         total_failed: edge.failed,
         total_mtls: edge.mtls,
         windows: Windows { last_1m, last_5m },
+        anomalies: edge.watch.active.clone(),
     }
 }
 

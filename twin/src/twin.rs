@@ -3,12 +3,16 @@
 //! Deterministic: it reads no clock and does no I/O. Callers pass the wall
 //! time of arrival; everything else runs on the event-time clock.
 
+use std::sync::Arc;
+
+use meshtwin_model::anomaly::Anomaly;
 use meshtwin_model::graph::{ConnectionType, GraphSnapshot, NodeKind};
 use meshtwin_model::series::{EdgeSeries, TwinCounters};
 use meshtwin_model::span::{PeerHint, ServiceSpans, Span, SpanKind};
 
 use petgraph::stable_graph::NodeIndex;
 
+use crate::anomalies::Anomalies;
 use crate::clock::TwinClock;
 use crate::config::TwinConfig;
 use crate::graph::{CallRecord, LimitHit, NodeRef, ServiceGraph};
@@ -19,6 +23,7 @@ const SECOND: u64 = 1_000_000_000;
 
 pub struct Twin {
     idle_expiry: u64,
+    anomalies: Anomalies,
     clock: TwinClock,
     pairing: Pairing,
     graph: ServiceGraph,
@@ -30,6 +35,7 @@ impl Twin {
     pub fn new(config: &TwinConfig) -> Self {
         Self {
             idle_expiry: config.idle_expiry_seconds * SECOND,
+            anomalies: Anomalies::new(&config.detection),
             clock: TwinClock::default(),
             pairing: Pairing::new(config.pair_wait_seconds * SECOND, config.max_pending_spans),
             graph: ServiceGraph::new(config.max_nodes, config.max_edges),
@@ -85,14 +91,16 @@ impl Twin {
             .offer(span, half, now, &mut self.counters, &mut self.calls);
     }
 
-    /// Moves the clock on by wall time, expires what waited too long and
-    /// removes what has been idle too long.
+    /// Moves the clock on by wall time, expires what waited too long, runs
+    /// the closed buckets through the detectors and removes what has been
+    /// idle too long.
     pub fn advance(&mut self, wall: u64) {
         self.clock.tick(wall);
         let now = self.clock.now();
         self.pairing
             .expire(now, &mut self.counters, &mut self.calls);
         self.record_calls();
+        self.anomalies.evaluate(&mut self.graph, now);
         if let Some(cutoff) = now.checked_sub(self.idle_expiry) {
             let (nodes, edges) = self.graph.expire_idle(cutoff);
             self.counters.nodes_expired += nodes;
@@ -188,9 +196,15 @@ impl Twin {
         self.graph.series()
     }
 
+    /// The latest alarms, oldest first.
+    pub fn anomalies(&self) -> Arc<Vec<Anomaly>> {
+        self.anomalies.recent()
+    }
+
     pub fn counters(&self) -> TwinCounters {
         TwinCounters {
             pending_spans: self.pairing.pending() as u64,
+            anomalies: self.anomalies.total,
             ..self.counters
         }
     }

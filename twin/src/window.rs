@@ -208,6 +208,21 @@ fn round(value: f64, scale: f64) -> f64 {
     (value * scale).round() / scale
 }
 
+/// One closed 10 s bucket of a series, as the detectors read it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct BucketStats {
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
+    /// Latency quantiles in milliseconds.
+    pub(crate) p50: Option<f64>,
+    pub(crate) p99: Option<f64>,
+}
+
+/// Width of the buckets the detectors evaluate.
+pub(crate) const BUCKET_NANOS: u64 = FINE_WIDTH;
+/// How many buckets back the ring still holds a closed bucket.
+pub(crate) const BUCKETS_KEPT: u64 = FINE_SLOTS as u64 - 1;
+
 /// The last-minute and last-five-minutes windows of one series.
 #[derive(Clone)]
 pub(crate) struct Traffic<const K: usize> {
@@ -250,6 +265,26 @@ impl<const K: usize> Traffic<K> {
         let mut view = self.fine.empty_view(now);
         self.fine.add_to(&mut view);
         view
+    }
+
+    /// The counts of 10 s bucket `bucket` (since the epoch), with the p50
+    /// and p99 of the first latency series in `order` that has any; all
+    /// zero if the bucket is no longer (or not yet) in the ring.
+    pub(crate) fn bucket(&self, bucket: u64, order: &[usize]) -> BucketStats {
+        let slot = &self.fine.slots[(bucket % FINE_SLOTS as u64) as usize];
+        if slot.bucket != bucket {
+            return BucketStats::default();
+        }
+        let sketch = order
+            .iter()
+            .find_map(|&index| slot.latency.get(index)?.as_deref());
+        let quantile = |q: f64| sketch.and_then(|s| s.quantile(q).ok().flatten());
+        BucketStats {
+            requests: slot.requests,
+            errors: slot.errors,
+            p50: quantile(0.5),
+            p99: quantile(0.99),
+        }
     }
 
     /// Whole minutes folded so far, plus the 10 s buckets not yet folded.

@@ -246,6 +246,11 @@ fn encode_counters(
             "Edges removed after idle_expiry_seconds without traffic",
             c.edges_expired,
         ),
+        (
+            "anomalies",
+            "Alarms raised by the detectors, one per signal of a node or edge per 10 s bucket",
+            c.anomalies,
+        ),
     ];
     for (name, help, value) in counters {
         encode_twin_metric(encoder, name, help, ConstCounter::new(value))?;

@@ -26,6 +26,7 @@ fn node(id: &str, requests: u64) -> NodeView {
             },
             last_5m: NodeWindow::default(),
         },
+        anomalies: vec![],
     }
 }
 
@@ -45,6 +46,7 @@ fn edge(source: &str, target: &str, requests: u64) -> EdgeView {
             last_1m: EdgeWindow::default(),
             last_5m: EdgeWindow::default(),
         },
+        anomalies: vec![],
     }
 }
 

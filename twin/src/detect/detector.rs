@@ -3,6 +3,7 @@
 //! threshold per watched direction (spikes) and to a CUSUM test (level
 //! shifts). O(1) time per point and a fixed size after warm-up.
 
+use meshtwin_model::anomaly::{AlarmKind, Deviation};
 use serde::{Deserialize, Serialize};
 
 use super::config::DetectorConfig;
@@ -19,24 +20,6 @@ const MAX_Z: f64 = 1e6;
 /// (Slowing it for high scores short of an alarm too would bias the spread
 /// low, and noise would alarm more.)
 const ALARM_SLOWDOWN: f64 = 8.0;
-
-/// Why a point alarmed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlarmKind {
-    /// Beyond the tail threshold.
-    Spike,
-    /// Part of a lasting shift of the level.
-    LevelShift,
-}
-
-/// Which way a point deviates from what was expected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Deviation {
-    Above,
-    Below,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alarm {

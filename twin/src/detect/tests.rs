@@ -179,7 +179,7 @@ fn a_change_below_the_smallest_that_matters_scores_below_one_and_does_not_alarm(
     // Very steady: 100 ± 0.1; then 110, +100 spreads but only +10 %.
     let mut points = noise(4, 100.0, 0.1, 300);
     points[250] = 110.0;
-    let config = Signal::Throughput.config(5.0);
+    let config = signal_config(Signal::Throughput, 5.0);
     let verdict = run(&config, &points, 10)[250];
     assert_eq!(verdict.alarm, None);
     assert!(
@@ -193,7 +193,7 @@ fn a_change_below_the_smallest_that_matters_scores_below_one_and_does_not_alarm(
 fn a_flat_zero_error_rate_alarms_when_errors_appear() {
     let mut points = vec![0.0; 100];
     points.extend([0.01, 0.5, 0.5]);
-    let verdicts = run(&Signal::ErrorRate.config(5.0), &points, 10);
+    let verdicts = run(&signal_config(Signal::ErrorRate, 5.0), &points, 10);
     assert_eq!(verdicts[100].alarm, None, "1 % is under the 2-point floor");
     assert!(verdicts[101].alarm.is_some());
 }
