@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::anomaly::Anomaly;
 use crate::graph::{EdgeView, GraphSnapshot, NodeView};
 
 /// The change from one snapshot version to the next.
@@ -21,6 +22,9 @@ pub struct GraphDelta {
     pub remove_nodes: Vec<String>,
     pub upsert_edges: Vec<EdgeView>,
     pub remove_edges: Vec<String>,
+    /// Alarms the detectors raised since the previous delta, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anomalies: Vec<Anomaly>,
 }
 
 impl GraphDelta {
@@ -30,6 +34,7 @@ impl GraphDelta {
             && self.remove_nodes.is_empty()
             && self.upsert_edges.is_empty()
             && self.remove_edges.is_empty()
+            && self.anomalies.is_empty()
     }
 }
 
@@ -38,6 +43,10 @@ impl GraphDelta {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StreamMessage {
     Snapshot(GraphSnapshot),
+    /// Right after every snapshot: the latest alarms, oldest first.
+    Anomalies {
+        anomalies: Vec<Anomaly>,
+    },
     Delta(GraphDelta),
 }
 
@@ -61,6 +70,7 @@ pub fn diff(prev: &GraphSnapshot, next: &GraphSnapshot) -> GraphDelta {
         remove_nodes,
         upsert_edges,
         remove_edges,
+        anomalies: Vec::new(),
     }
 }
 

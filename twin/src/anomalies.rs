@@ -4,10 +4,11 @@
 //! in a bounded list.
 //!
 //! A bucket is closed [`SETTLE_NANOS`] after it ends on the event-time
-//! clock, so calls whose halves pair a little late are in it. Latency and
-//! error rate are evaluated only for buckets with [`MIN_REQUESTS`] calls;
-//! throughput for every bucket, empty ones included (a drop to nothing is
-//! the loudest drop).
+//! clock, so calls whose halves pair a little late are in it. p50 latency
+//! and error rate are evaluated only for buckets with [`MIN_REQUESTS`]
+//! calls, p99 latency with [`MIN_REQUESTS_P99`] (below that it is the
+//! slowest call of a handful); throughput for every bucket, empty ones
+//! included (a drop to nothing is the loudest drop).
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ const SETTLE_NANOS: u64 = 5_000_000_000;
 /// Fewer calls than this in a bucket say nothing reliable about its
 /// latency or error rate.
 pub(crate) const MIN_REQUESTS: u64 = 5;
+pub(crate) const MIN_REQUESTS_P99: u64 = 20;
 /// How many of the latest alarms the twin keeps for the API.
 const KEPT_ANOMALIES: usize = 1000;
 
@@ -95,7 +97,7 @@ fn signal_value(signal: Signal, stats: &BucketStats) -> Option<f64> {
     let enough = stats.requests >= MIN_REQUESTS;
     match signal {
         Signal::LatencyP50 => stats.p50.filter(|_| enough),
-        Signal::LatencyP99 => stats.p99.filter(|_| enough),
+        Signal::LatencyP99 => stats.p99.filter(|_| stats.requests >= MIN_REQUESTS_P99),
         Signal::ErrorRate => enough.then(|| stats.errors as f64 / stats.requests as f64),
         Signal::Throughput => Some(stats.requests as f64 * 1e9 / BUCKET_NANOS as f64),
     }

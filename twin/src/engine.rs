@@ -35,6 +35,8 @@ pub struct Engine {
     view: watch::Sender<TwinView>,
     deltas: broadcast::Sender<Arc<GraphDelta>>,
     last: Arc<GraphSnapshot>,
+    /// Alarms already sent in a delta.
+    anomalies_sent: u64,
 }
 
 /// Wall-clock time in Unix nanoseconds.
@@ -60,6 +62,7 @@ impl Engine {
             view,
             deltas: deltas.clone(),
             last,
+            anomalies_sent: 0,
         };
         let channels = TwinChannels {
             view: view_rx,
@@ -91,7 +94,12 @@ impl Engine {
     fn publish(&mut self, wall: u64) {
         self.twin.advance(wall);
         let next = self.twin.snapshot(self.last.version + 1);
-        let delta = diff(&self.last, &next);
+        let mut delta = diff(&self.last, &next);
+        let anomalies = self.twin.anomalies();
+        let counters = self.twin.counters();
+        let unsent = (counters.anomalies - self.anomalies_sent) as usize;
+        delta.anomalies = anomalies[anomalies.len().saturating_sub(unsent)..].to_vec();
+        self.anomalies_sent = counters.anomalies;
         if !delta.is_empty() {
             self.last = Arc::new(next);
             // No subscriber is fine: browsers come and go.
@@ -100,8 +108,8 @@ impl Engine {
         self.view.send_replace(TwinView {
             snapshot: self.last.clone(),
             series: Arc::new(self.twin.series()),
-            counters: self.twin.counters(),
-            anomalies: self.twin.anomalies(),
+            counters,
+            anomalies,
         });
     }
 }

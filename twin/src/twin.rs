@@ -73,6 +73,9 @@ impl Twin {
             }
         }
         self.record_calls();
+        // A replay moves event time faster than the publish ticks: every
+        // bucket it closes is evaluated, not only the last few.
+        self.anomalies.evaluate(&mut self.graph, self.clock.now());
     }
 
     fn ingest_one(&mut self, span: &Span, node: NodeIndex, end: u64) {

@@ -1,4 +1,5 @@
-//! The websocket `/api/v1/stream`: a snapshot on connect, then deltas.
+//! The websocket `/api/v1/stream`: a snapshot on connect (followed by the
+//! latest alarms), then deltas (with the alarms raised since the last).
 //!
 //! Every delta carries `from_version` and `to_version`; the client applies
 //! it only to a snapshot at `from_version`. A client that falls behind the
@@ -12,6 +13,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
+use meshtwin_model::anomaly::Anomaly;
 use meshtwin_model::delta::GraphDelta;
 use meshtwin_model::graph::GraphSnapshot;
 use serde::Serialize;
@@ -27,6 +29,7 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Outgoing<'a> {
     Snapshot(&'a GraphSnapshot),
+    Anomalies { anomalies: &'a [Anomaly] },
     Delta(&'a GraphDelta),
 }
 
@@ -94,11 +97,21 @@ fn next_step(version: u64, next: Result<Arc<GraphDelta>, RecvError>) -> Step {
 }
 
 /// Sends the latest snapshot; returns its version, or None if the client is gone.
+/// The snapshot, then the latest alarms.
 async fn send_snapshot(socket: &mut WebSocket, state: &WebState) -> Option<u64> {
-    let snapshot = state.view.borrow().snapshot.clone();
-    send(socket, &Outgoing::Snapshot(&snapshot))
-        .await
-        .then_some(snapshot.version)
+    let (snapshot, anomalies) = {
+        let view = state.view.borrow();
+        (view.snapshot.clone(), view.anomalies.clone())
+    };
+    let sent = send(socket, &Outgoing::Snapshot(&snapshot)).await
+        && send(
+            socket,
+            &Outgoing::Anomalies {
+                anomalies: &anomalies,
+            },
+        )
+        .await;
+    sent.then_some(snapshot.version)
 }
 
 async fn send(socket: &mut WebSocket, message: &Outgoing<'_>) -> bool {

@@ -81,6 +81,15 @@ const STYLE = [
     selector: ".surged",
     style: { "underlay-color": "#0969da", "underlay-opacity": 0.2, "underlay-padding": 8 },
   },
+  // Signals alarming now (the detectors).
+  {
+    selector: "node[?anomalous]",
+    style: { "underlay-color": "#ff6a00", "underlay-opacity": 0.4, "underlay-padding": 9, "underlay-shape": "round-rectangle" },
+  },
+  {
+    selector: "edge[?anomalous]",
+    style: { "underlay-color": "#ff6a00", "underlay-opacity": 0.4, "underlay-padding": 5 },
+  },
   {
     selector: ":selected",
     style: { "overlay-color": "#0969da", "overlay-opacity": 0.15, "overlay-padding": 6 },
@@ -92,10 +101,12 @@ function nodeData(node, window) {
   const stats = w.requests > 0
     ? `${rate(w.rate_per_second)} · ${percent(w.error_ratio)} · p99 ${millis(w.latency_ms?.p99)}`
     : node.kind === "service" ? "calls only" : "idle";
+  const anomalous = (node.anomalies?.length ?? 0) > 0;
   return {
     id: node.id,
     name: node.name,
-    label: `${node.name}\n${stats}`,
+    anomalous,
+    label: `${anomalous ? "⚠ " : ""}${node.name}\n${stats}`,
     color: COLORS[node.health],
     shape: SHAPES[node.kind] ?? "ellipse",
   };
@@ -104,11 +115,14 @@ function nodeData(node, window) {
 function edgeData(edge, window) {
   const w = edge.windows[window];
   const p99 = w.client_latency_ms?.p99 ?? w.server_latency_ms?.p99;
+  const anomalous = (edge.anomalies?.length ?? 0) > 0;
+  const stats = w.requests > 0 ? `${rate(w.rate_per_second)} · ${percent(w.error_ratio)} · ${millis(p99)}` : "";
   return {
     id: edge.id,
     source: edge.source,
     target: edge.target,
-    label: w.requests > 0 ? `${rate(w.rate_per_second)} · ${percent(w.error_ratio)} · ${millis(p99)}` : "",
+    anomalous,
+    label: anomalous ? `⚠ ${stats}` : stats,
     color: COLORS[edge.health],
     width: 1.5 + Math.min(6, Math.log10(1 + w.rate_per_second) * 3),
   };

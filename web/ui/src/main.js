@@ -1,6 +1,7 @@
 // meshtwin UI: subscribes to the live graph and draws it.
 
 import "./style.css";
+import { activeRows, renderAnomalies } from "./anomalies.js";
 import { millis, percent, rate, time } from "./format.js";
 import { GraphView } from "./graph.js";
 import { HistoryControl } from "./history.js";
@@ -78,7 +79,28 @@ function render(s) {
   $("edge-count").textContent = s.edges.size;
   view.update(s, currentWindow());
   renderServices(s);
+  renderAlarms(s);
   renderDetails();
+}
+
+/** A node's or edge's name as the panel shows it. */
+function subjectName(s, anomaly) {
+  const name = (id) => s.nodes.get(id)?.name ?? id;
+  if (anomaly.subject === "node") return name(anomaly.id);
+  const [source, target] = anomaly.id.split("->");
+  return `${name(source)} → ${name(target)}`;
+}
+
+function select(id) {
+  selected = id;
+  view.cy.$(":selected").unselect();
+  view.cy.getElementById(id).select();
+  renderDetails();
+}
+
+function renderAlarms(s) {
+  $("anomalies-empty").hidden = s.anomalies.length > 0;
+  renderAnomalies($("anomalies"), s.anomalies, (a) => subjectName(s, a), select);
 }
 
 const HEALTH_ORDER = { failing: 0, degraded: 1, healthy: 2, idle: 3 };
@@ -102,24 +124,20 @@ function renderServices(s) {
       const tr = document.createElement("tr");
       tr.dataset.node = node.id;
       tr.append(
-        cell(node.name, `health-${node.health}`),
+        cell(`${node.anomalies?.length ? "⚠ " : ""}${node.name}`, `health-${node.health}`),
         cell(rate(w.rate_per_second)),
         cell(percent(w.error_ratio)),
         cell(millis(w.latency_ms?.p99)),
       );
-      tr.addEventListener("click", () => {
-        selected = node.id;
-        view.cy.$(":selected").unselect();
-        view.cy.getElementById(node.id).select();
-        renderDetails();
-      });
+      tr.addEventListener("click", () => select(node.id));
       return tr;
     }),
   );
 }
 
-function row(label, value) {
+function row(label, value, className) {
   const tr = document.createElement("tr");
+  if (className) tr.className = className;
   const th = document.createElement("th");
   th.textContent = label;
   tr.append(th, cell(value));
@@ -140,6 +158,7 @@ function renderDetails() {
   actions.className = "actions";
   if (node) {
     heading.textContent = `${node.name} (${node.kind})`;
+    table.append(...activeRows(node).map(([label, text]) => row(label, text, "anomaly")));
     for (const [label, key] of [["last 1 min", "last_1m"], ["last 5 min", "last_5m"]]) {
       const w = node.windows[key];
       table.append(
@@ -161,6 +180,7 @@ function renderDetails() {
     }
   } else if (edge) {
     heading.textContent = `${edge.source} → ${edge.target}`;
+    table.append(...activeRows(edge).map(([label, text]) => row(label, text, "anomaly")));
     for (const [label, key] of [["last 1 min", "last_1m"], ["last 5 min", "last_5m"]]) {
       const w = edge.windows[key];
       table.append(

@@ -1,5 +1,9 @@
-// The websocket /api/v1/stream: a snapshot, then versioned deltas.
+// The websocket /api/v1/stream: a snapshot and the latest alarms, then
+// versioned deltas (with the alarms raised since the last).
 // Keeps a local copy of the graph and reconnects with backoff.
+
+// Alarms kept in the browser.
+const MAX_ANOMALIES = 1000;
 
 export class GraphStream {
   constructor(url, { onChange, onStatus }) {
@@ -10,6 +14,8 @@ export class GraphStream {
     this.at = 0;
     this.nodes = new Map();
     this.edges = new Map();
+    // The detectors' latest alarms, oldest first.
+    this.anomalies = [];
     this.retryMs = 500;
   }
 
@@ -29,6 +35,11 @@ export class GraphStream {
   }
 
   receive(socket, message) {
+    if (message.type === "anomalies") {
+      this.anomalies = message.anomalies;
+      this.onChange(this);
+      return;
+    }
     if (message.type === "snapshot") {
       this.nodes = new Map(message.nodes.map((n) => [n.id, n]));
       this.edges = new Map(message.edges.map((e) => [e.id, e]));
@@ -42,6 +53,7 @@ export class GraphStream {
       for (const id of message.remove_edges) this.edges.delete(id);
       for (const n of message.upsert_nodes) this.nodes.set(n.id, n);
       for (const e of message.upsert_edges) this.edges.set(e.id, e);
+      if (message.anomalies) this.anomalies = this.anomalies.concat(message.anomalies).slice(-MAX_ANOMALIES);
     } else {
       return;
     }

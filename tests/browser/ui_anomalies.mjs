@@ -1,0 +1,34 @@
+// Opens the meshtwin UI with Debian's Chromium after a fault was replayed:
+// the anomalies list shows the faulty service's alarms, and clicking one
+// selects that service. Writes a screenshot and prints a JSON summary.
+//
+// Usage: node ui_anomalies.mjs URL SCREENSHOT SUBJECT_ID
+
+import { chromium } from "playwright-core";
+
+const [url, screenshot, subject] = process.argv.slice(2);
+const TIMEOUT = 15000;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(String(error)));
+  await page.goto(url);
+  const rowSelector = `#anomalies tbody tr[data-subject="${subject}"][data-signal="error_rate"]`;
+  await page.waitForSelector(rowSelector, { timeout: TIMEOUT });
+  const rows = await page.locator("#anomalies tbody tr").count();
+  const subjectRows = await page.locator(`#anomalies tbody tr[data-subject="${subject}"]`).count();
+  const text = (await page.locator(rowSelector).first().textContent()).trim();
+  const emptyHintHidden = await page.locator("#anomalies-empty").isHidden();
+  await page.locator(rowSelector).first().click();
+  await page.waitForFunction((id) => window.meshtwin.cy.getElementById(id).selected(), subject, { timeout: TIMEOUT });
+  const heading = (await page.textContent("#details h2")).trim();
+  await page.screenshot({ path: screenshot });
+  console.log(JSON.stringify({ rows, subject_rows: subjectRows, text, empty_hint_hidden: emptyHintHidden, heading, errors }));
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,156 @@
+//! The twin's detectors end to end: a generated Online Boutique case (ten
+//! minutes, 60 % of cart's calls failing from minute 7 for two minutes) is
+//! replayed flat out into a real `meshtwin serve`, with its own
+//! timestamps from an hour ago; `GET /api/v1/anomalies` flags cart's error
+//! rate within 30 s of the fault, and nothing on cart before it; headless
+//! Chromium finds the alarms in the UI's anomalies list and selects cart
+//! from one (screenshot in target/screenshots/ui-anomalies.png).
+
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use meshtwin_datasets::dataset::read_manifest;
+use meshtwin_model::anomaly::{Anomaly, Deviation, Signal, Subject};
+use meshtwin_tests::client::{get, metric};
+use meshtwin_tests::sandbox::{Meshtwin, eventually, meshtwin_bin};
+use meshtwin_tests::tools;
+
+const SECOND: u64 = 1_000_000_000;
+const FAULT_START_S: u64 = 420;
+const FAULT_END_S: u64 = 540;
+
+fn run(args: &[&str]) -> String {
+    let output = Command::new(meshtwin_bin())
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run meshtwin");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(0), "{args:?}:\n{text}");
+    text
+}
+
+#[derive(serde::Deserialize)]
+struct Listing {
+    total: u64,
+    anomalies: Vec<Anomaly>,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replayed_fault_is_flagged_on_its_service_within_half_a_minute() {
+    let dir = tempfile::tempdir().unwrap();
+    let hour_ago = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 3600;
+    let start = hour_ago * SECOND;
+    let case = dir.path().join("case.toml");
+    std::fs::write(
+        &case,
+        format!(
+            "topology = \"online-boutique\"\nduration_s = 600.0\n\n[options]\nseed = 3\n\
+             start_unix_nano = {start}\n\n[[options.faults]]\ntype = \"error_returns\"\n\
+             share = 0.6\nservice = \"cart\"\nstart_s = {FAULT_START_S}.0\n\
+             duration_s = {}.0\n",
+            FAULT_END_S - FAULT_START_S
+        ),
+    )
+    .unwrap();
+    let dataset = dir.path().join("dataset");
+    run(&[
+        "generate",
+        "--case",
+        case.to_str().unwrap(),
+        "--out",
+        dataset.to_str().unwrap(),
+    ]);
+    let manifest = read_manifest(&dataset).unwrap();
+
+    let meshtwin = Meshtwin::serve(&[]);
+    run(&[
+        "replay",
+        dataset.to_str().unwrap(),
+        "--endpoint",
+        &meshtwin.otlp_grpc,
+        "--speed",
+        "max",
+        "--timestamps",
+        "keep",
+    ]);
+    let metrics_url = format!("{}/metrics", meshtwin.web);
+    eventually(Duration::from_secs(60), "every span in the twin", || {
+        let url = metrics_url.clone();
+        let spans = manifest.spans as f64;
+        async move {
+            let page = get(&url).await.text();
+            (metric(&page, "meshtwin_twin_spans_ingested_total") == Some(spans)).then_some(())
+        }
+    })
+    .await;
+    // The replay ends at the fault's end + 60 s; the buckets close within
+    // seconds of event time, so the listing is complete once cart shows.
+    let url = format!("{}/api/v1/anomalies", meshtwin.web);
+    let listing: Listing = eventually(Duration::from_secs(30), "an alarm on cart", || {
+        let url = url.clone();
+        async move {
+            let listing: Listing = serde_json::from_value(get(&url).await.json()).ok()?;
+            listing
+                .anomalies
+                .iter()
+                .any(|a| a.id == "boutique/cart")
+                .then_some(listing)
+        }
+    })
+    .await;
+    let fault_start = start + FAULT_START_S * SECOND;
+    let on_cart: Vec<&Anomaly> = listing
+        .anomalies
+        .iter()
+        .filter(|a| a.subject == Subject::Node && a.id == "boutique/cart")
+        .collect();
+    assert!(
+        on_cart.iter().all(|a| a.at_unix_nanos > fault_start),
+        "cart flagged before its fault: {on_cart:?}"
+    );
+    let first_error = on_cart
+        .iter()
+        .filter(|a| a.signal == Signal::ErrorRate && a.deviation == Deviation::Above)
+        .map(|a| a.at_unix_nanos)
+        .min()
+        .unwrap_or_else(|| panic!("no error-rate alarm on cart: {on_cart:?}"));
+    let delay_s = (first_error - fault_start) / SECOND;
+    assert!(
+        delay_s <= 30,
+        "cart's errors flagged {delay_s} s after the fault"
+    );
+    // The counter on /metrics counts the same alarms.
+    let page = get(&metrics_url).await.text();
+    assert_eq!(
+        metric(&page, "meshtwin_twin_anomalies_total"),
+        Some(listing.total as f64)
+    );
+    assert!(listing.total >= listing.anomalies.len() as u64);
+
+    let screenshot = tools::screenshot("ui-anomalies.png");
+    let ui = format!("{}/", meshtwin.web);
+    let summary = tools::run_browser(
+        "ui_anomalies.mjs",
+        &[ui.as_ref(), screenshot.as_ref(), "boutique/cart".as_ref()],
+    )
+    .await;
+    assert!(summary["subject_rows"].as_u64() >= Some(1), "{summary}");
+    let text = summary["text"].as_str().unwrap();
+    assert!(
+        text.contains("cart") && text.contains("error rate"),
+        "{summary}"
+    );
+    assert_eq!(summary["empty_hint_hidden"], true, "{summary}");
+    assert_eq!(summary["heading"], "cart (service)", "{summary}");
+    assert_eq!(summary["errors"], serde_json::json!([]), "no page errors");
+    meshtwin.terminate();
+}
