@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use crate::certificate_authority::{self, CertificateAuthority};
 use crate::control_api;
 use crate::data_dir::DataDir;
+use crate::incident_log;
 use crate::routes_api::{self, RoutesMetrics, RoutesServer};
 use crate::settings::Settings;
 use crate::store_stage::StoreStage;
@@ -74,7 +75,8 @@ impl ControlPlane {
         );
 
         let (spans_tx, spans_rx) = mpsc::channel(settings.collector.queue_batches);
-        let (engine, channels) = Engine::new(&settings.twin, spans_rx);
+        let (mut engine, channels) = Engine::new(&settings.twin, spans_rx);
+        engine.restore_incidents(incident_log::load(&data_dir.path));
 
         let mut registry = Registry::default();
         let collector_metrics = Arc::new(CollectorMetrics::default());
@@ -124,6 +126,11 @@ impl ControlPlane {
         };
         let routes_server = RoutesServer::new(latest_routes, routes_metrics);
         tasks.spawn(engine.run(stopped(stop_rx.clone())));
+        tasks.spawn(incident_log::keep(
+            web_state.view.clone(),
+            data_dir.path.clone(),
+            stopped(stop_rx.clone()),
+        ));
         let grpc_stop = stopped(stop_rx.clone());
         let grpc_ingest = ingest.clone();
         tasks.spawn(async move {

@@ -15,6 +15,7 @@ mod detect_cli;
 mod eval;
 mod generate;
 mod grpc_service;
+mod incident_log;
 mod query_cli;
 mod replay;
 mod routes_api;

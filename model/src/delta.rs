@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::anomaly::Anomaly;
 use crate::graph::{EdgeView, GraphSnapshot, NodeView};
+use crate::incident::Incident;
 
 /// The change from one snapshot version to the next.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -25,6 +26,9 @@ pub struct GraphDelta {
     /// Alarms the detectors raised since the previous delta, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub anomalies: Vec<Anomaly>,
+    /// Incidents opened, updated or resolved since the previous delta, whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incidents: Vec<Incident>,
 }
 
 impl GraphDelta {
@@ -35,17 +39,21 @@ impl GraphDelta {
             && self.upsert_edges.is_empty()
             && self.remove_edges.is_empty()
             && self.anomalies.is_empty()
+            && self.incidents.is_empty()
     }
 }
 
-/// What the websocket `/api/v1/stream` sends: first a snapshot, then deltas.
+/// What the websocket `/api/v1/stream` sends: first a snapshot and the
+/// detections, then deltas.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StreamMessage {
     Snapshot(GraphSnapshot),
-    /// Right after every snapshot: the latest alarms, oldest first.
-    Anomalies {
+    /// Right after every snapshot: the latest alarms and the incidents
+    /// kept, oldest first.
+    Detections {
         anomalies: Vec<Anomaly>,
+        incidents: Vec<Incident>,
     },
     Delta(GraphDelta),
 }
@@ -71,6 +79,7 @@ pub fn diff(prev: &GraphSnapshot, next: &GraphSnapshot) -> GraphDelta {
         upsert_edges,
         remove_edges,
         anomalies: Vec::new(),
+        incidents: Vec::new(),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod anomaly;
 pub mod delta;
 pub mod graph;
 pub mod ids;
+pub mod incident;
 pub mod series;
 pub mod span;
 pub mod spiffe;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::anomaly::Anomaly;
 use crate::graph::{ConnectionType, GraphSnapshot};
+use crate::incident::Incident;
 
 /// Upper bounds (seconds) of the latency histogram buckets: the OTel
 /// `servicegraph` connector's defaults.
@@ -118,6 +119,8 @@ pub struct TwinView {
     pub counters: TwinCounters,
     /// The latest alarms, oldest first (at most a bounded number).
     pub anomalies: Arc<Vec<Anomaly>>,
+    /// The incidents kept, oldest first (at most a bounded number).
+    pub incidents: Arc<Vec<Incident>>,
 }
 
 #[cfg(test)]

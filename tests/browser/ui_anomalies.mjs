@@ -1,12 +1,14 @@
 // Opens the meshtwin UI with Debian's Chromium after a fault was replayed:
 // the anomalies list shows the faulty service's alarms, and clicking one
-// selects that service. Writes a screenshot and prints a JSON summary.
+// selects that service; picking the incident shows its details and marks
+// the service on the graph. Writes a screenshot (of the incident) and
+// prints a JSON summary.
 //
-// Usage: node ui_anomalies.mjs URL SCREENSHOT SUBJECT_ID
+// Usage: node ui_anomalies.mjs URL SCREENSHOT SUBJECT_ID INCIDENT_ID
 
 import { chromium } from "playwright-core";
 
-const [url, screenshot, subject] = process.argv.slice(2);
+const [url, screenshot, subject, incidentId] = process.argv.slice(2);
 const TIMEOUT = 15000;
 
 const browser = await chromium.launch({
@@ -27,8 +29,25 @@ try {
   await page.locator(rowSelector).first().click();
   await page.waitForFunction((id) => window.meshtwin.cy.getElementById(id).selected(), subject, { timeout: TIMEOUT });
   const heading = (await page.textContent("#details h2")).trim();
+  await page.click(`#incidents tbody tr[data-incident="${incidentId}"]`, { timeout: TIMEOUT });
+  await page.waitForFunction((id) => document.querySelector("#details h2")?.textContent === `Incident #${id}`, incidentId, {
+    timeout: TIMEOUT,
+  });
+  const incidentHeading = (await page.textContent("#details h2")).trim();
+  const incidentMarksCart = await page.evaluate((id) => window.meshtwin.cy.getElementById(id).data("incident") === true, subject);
   await page.screenshot({ path: screenshot });
-  console.log(JSON.stringify({ rows, subject_rows: subjectRows, text, empty_hint_hidden: emptyHintHidden, heading, errors }));
+  console.log(
+    JSON.stringify({
+      rows,
+      subject_rows: subjectRows,
+      text,
+      empty_hint_hidden: emptyHintHidden,
+      heading,
+      incident_heading: incidentHeading,
+      incident_marks_cart: incidentMarksCart,
+      errors,
+    }),
+  );
 } finally {
   await browser.close();
 }

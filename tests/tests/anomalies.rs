@@ -4,13 +4,16 @@
 //! timestamps from an hour ago; `GET /api/v1/anomalies` flags cart's error
 //! rate within 30 s of the fault, and nothing on cart before it; headless
 //! Chromium finds the alarms in the UI's anomalies list and selects cart
-//! from one (screenshot in target/screenshots/ui-anomalies.png).
+//! from one (screenshot in target/screenshots/ui-anomalies.png). One
+//! incident holds cart's alarms, is shown in the UI's incident panel, and
+//! is still there after a restart.
 
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use meshtwin_datasets::dataset::read_manifest;
 use meshtwin_model::anomaly::{Anomaly, Deviation, Signal, Subject};
+use meshtwin_model::incident::Incident;
 use meshtwin_tests::client::{get, metric};
 use meshtwin_tests::sandbox::{Meshtwin, eventually, meshtwin_bin};
 use meshtwin_tests::tools;
@@ -71,7 +74,8 @@ async fn a_replayed_fault_is_flagged_on_its_service_within_half_a_minute() {
     ]);
     let manifest = read_manifest(&dataset).unwrap();
 
-    let meshtwin = Meshtwin::serve(&[]);
+    let data = dir.path().join("data");
+    let meshtwin = Meshtwin::serve_in(&data, &[]);
     run(&[
         "replay",
         dataset.to_str().unwrap(),
@@ -136,11 +140,47 @@ async fn a_replayed_fault_is_flagged_on_its_service_within_half_a_minute() {
     );
     assert!(listing.total >= listing.anomalies.len() as u64);
 
+    // One incident holds cart's alarms, opened within 30 s of the fault.
+    let incidents_url = format!("{}/api/v1/incidents", meshtwin.web);
+    let incidents = get(&incidents_url).await.json();
+    let incidents: Vec<Incident> = serde_json::from_value(incidents["incidents"].clone()).unwrap();
+    let with_cart: Vec<&Incident> = incidents
+        .iter()
+        .filter(|i| i.nodes.iter().any(|n| n == "boutique/cart"))
+        .collect();
+    assert_eq!(with_cart.len(), 1, "{incidents:?}");
+    let incident = with_cart[0];
+    let opened_s = incident.opened_unix_nanos.saturating_sub(fault_start) / SECOND;
+    assert!(
+        incident.opened_unix_nanos > fault_start && opened_s <= 30,
+        "opened {opened_s} s after the fault: {incident:?}"
+    );
+    let one = get(&format!("{incidents_url}/{}", incident.id))
+        .await
+        .json();
+    assert_eq!(one["id"], incident.id);
+    assert_eq!(
+        get(&format!("{incidents_url}/x")).await.status.as_u16(),
+        400
+    );
+    assert_eq!(
+        get(&format!("{incidents_url}?state=sideways"))
+            .await
+            .status
+            .as_u16(),
+        400
+    );
+
     let screenshot = tools::screenshot("ui-anomalies.png");
     let ui = format!("{}/", meshtwin.web);
     let summary = tools::run_browser(
         "ui_anomalies.mjs",
-        &[ui.as_ref(), screenshot.as_ref(), "boutique/cart".as_ref()],
+        &[
+            ui.as_ref(),
+            screenshot.as_ref(),
+            "boutique/cart".as_ref(),
+            incident.id.to_string().as_ref(),
+        ],
     )
     .await;
     assert!(summary["subject_rows"].as_u64() >= Some(1), "{summary}");
@@ -151,6 +191,26 @@ async fn a_replayed_fault_is_flagged_on_its_service_within_half_a_minute() {
     );
     assert_eq!(summary["empty_hint_hidden"], true, "{summary}");
     assert_eq!(summary["heading"], "cart (service)", "{summary}");
+    assert_eq!(
+        summary["incident_heading"],
+        format!("Incident #{}", incident.id),
+        "{summary}"
+    );
+    assert_eq!(summary["incident_marks_cart"], true, "{summary}");
     assert_eq!(summary["errors"], serde_json::json!([]), "no page errors");
-    meshtwin.terminate();
+
+    // Kept across a restart on the same data directory.
+    let (status, _) = meshtwin.terminate();
+    assert!(status.success(), "{status:?}");
+    let restarted = Meshtwin::serve_in(&data, &[]);
+    let again = get(&format!(
+        "{}/api/v1/incidents/{}",
+        restarted.web, incident.id
+    ))
+    .await
+    .json();
+    let again: Incident = serde_json::from_value(again).unwrap();
+    assert_eq!(again.nodes, incident.nodes);
+    assert_eq!(again.opened_unix_nanos, incident.opened_unix_nanos);
+    restarted.terminate();
 }

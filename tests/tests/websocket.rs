@@ -52,7 +52,7 @@ async fn follow(
             StreamMessage::Snapshot(snapshot) => {
                 panic!("unexpected snapshot at {}", snapshot.version)
             }
-            StreamMessage::Anomalies { .. } => {}
+            StreamMessage::Detections { .. } => {}
         }
     }
     panic!("condition not reached within 200 messages");

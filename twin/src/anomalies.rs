@@ -1,7 +1,7 @@
 //! The graph's detectors: every closed 10 s bucket of every node and edge
 //! goes through one streaming detector per signal (p50 and p99 latency,
-//! error rate, throughput); alarms are marked on the node or edge and kept
-//! in a bounded list.
+//! error rate, throughput); alarms are marked on the node or edge, kept in
+//! a bounded list, and grouped into incidents ([`crate::incidents`]).
 //!
 //! A bucket is closed [`SETTLE_NANOS`] after it ends on the event-time
 //! clock, so calls whose halves pair a little late are in it. p50 latency
@@ -18,6 +18,7 @@ use meshtwin_model::graph::edge_id;
 use crate::config::DetectionConfig;
 use crate::detect::{Alarm, Detector, Verdict, signal_config};
 use crate::graph::ServiceGraph;
+use crate::incidents::{Incidents, Neighbours};
 use crate::window::{BUCKET_NANOS, BUCKETS_KEPT, BucketStats};
 
 /// A bucket is evaluated this long after it ends.
@@ -109,6 +110,7 @@ pub(crate) struct Anomalies {
     next_bucket: Option<u64>,
     recent: Arc<Vec<Anomaly>>,
     pub(crate) total: u64,
+    pub(crate) incidents: Incidents,
 }
 
 impl Anomalies {
@@ -118,6 +120,7 @@ impl Anomalies {
             next_bucket: None,
             recent: Arc::default(),
             total: 0,
+            incidents: Incidents::default(),
         }
     }
 
@@ -136,7 +139,10 @@ impl Anomalies {
         let first = self.next_bucket.unwrap_or(closed.saturating_sub(1));
         let mut found = Vec::new();
         for bucket in first.max(oldest_kept)..closed {
+            let before = found.len();
             graph.detect(bucket, &self.config, &mut found);
+            let end = (bucket + 1) * BUCKET_NANOS;
+            self.incidents.observe(&found[before..], end, graph);
         }
         self.next_bucket = Some(closed.max(first));
         if found.is_empty() {
@@ -182,6 +188,12 @@ impl ServiceGraph {
                 found.push(anomaly(Subject::Edge, id, end, alarm));
             }
         }
+    }
+}
+
+impl Neighbours for ServiceGraph {
+    fn connected(&self, a: &str, b: &str) -> bool {
+        ServiceGraph::connected(self, a, b)
     }
 }
 

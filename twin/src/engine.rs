@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use meshtwin_model::delta::{GraphDelta, diff};
 use meshtwin_model::graph::GraphSnapshot;
+use meshtwin_model::incident::Incident;
 use meshtwin_model::series::TwinView;
 use meshtwin_model::span::SpanBatch;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -71,6 +72,11 @@ impl Engine {
         (engine, channels)
     }
 
+    /// Continues from incidents kept before a restart.
+    pub fn restore_incidents(&mut self, incidents: Vec<Incident>) {
+        self.twin.restore_incidents(incidents);
+    }
+
     /// Runs until `shutdown` resolves or every span sender is gone.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         let mut ticker = tokio::time::interval(self.publish_every);
@@ -100,6 +106,7 @@ impl Engine {
         let unsent = (counters.anomalies - self.anomalies_sent) as usize;
         delta.anomalies = anomalies[anomalies.len().saturating_sub(unsent)..].to_vec();
         self.anomalies_sent = counters.anomalies;
+        delta.incidents = self.twin.take_changed_incidents();
         if !delta.is_empty() {
             self.last = Arc::new(next);
             // No subscriber is fine: browsers come and go.
@@ -110,6 +117,7 @@ impl Engine {
             series: Arc::new(self.twin.series()),
             counters,
             anomalies,
+            incidents: self.twin.incidents(),
         });
     }
 }

@@ -260,6 +260,18 @@ impl ServiceGraph {
         Ok(index)
     }
 
+    /// Whether nodes `a` and `b` (by id) are the same node or joined by an
+    /// edge either way.
+    pub(crate) fn connected(&self, a: &str, b: &str) -> bool {
+        if a == b {
+            return true;
+        }
+        let (Some(&a), Some(&b)) = (self.by_id.get(a), self.by_id.get(b)) else {
+            return false;
+        };
+        self.edges.contains_key(&(a, b)) || self.edges.contains_key(&(b, a))
+    }
+
     pub(crate) fn node_ref(&self, index: NodeIndex) -> NodeRef {
         NodeRef {
             index,

@@ -13,6 +13,7 @@ pub mod config;
 pub mod detect;
 pub mod engine;
 mod graph;
+mod incidents;
 mod pairing;
 mod snapshot;
 mod twin;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use meshtwin_model::anomaly::Anomaly;
 use meshtwin_model::graph::{ConnectionType, GraphSnapshot, NodeKind};
+use meshtwin_model::incident::Incident;
 use meshtwin_model::series::{EdgeSeries, TwinCounters};
 use meshtwin_model::span::{PeerHint, ServiceSpans, Span, SpanKind};
 
@@ -202,6 +203,21 @@ impl Twin {
     /// The latest alarms, oldest first.
     pub fn anomalies(&self) -> Arc<Vec<Anomaly>> {
         self.anomalies.recent()
+    }
+
+    /// The incidents kept, oldest first.
+    pub fn incidents(&self) -> Arc<Vec<Incident>> {
+        self.anomalies.incidents.all()
+    }
+
+    /// The incidents opened, updated or resolved since the last call.
+    pub fn take_changed_incidents(&mut self) -> Vec<Incident> {
+        self.anomalies.incidents.take_changed()
+    }
+
+    /// Continues from incidents kept before a restart.
+    pub fn restore_incidents(&mut self, incidents: Vec<Incident>) {
+        self.anomalies.incidents.restore(incidents);
     }
 
     pub fn counters(&self) -> TwinCounters {

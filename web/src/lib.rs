@@ -50,6 +50,8 @@ pub fn router(state: WebState) -> Router {
     Router::new()
         .route("/api/v1/graph", get(history::graph))
         .route("/api/v1/anomalies", get(api::anomalies))
+        .route("/api/v1/incidents", get(api::incidents))
+        .route("/api/v1/incidents/{id}", get(api::incident))
         .route("/api/v1/graph/history", get(history::range))
         .route("/api/v1/graph/diff", get(history::diff))
         .route("/api/v1/stream", get(stream::upgrade))

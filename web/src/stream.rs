@@ -1,5 +1,6 @@
 //! The websocket `/api/v1/stream`: a snapshot on connect (followed by the
-//! latest alarms), then deltas (with the alarms raised since the last).
+//! latest alarms and the incidents), then deltas (with the alarms raised
+//! and the incidents changed since the last).
 //!
 //! Every delta carries `from_version` and `to_version`; the client applies
 //! it only to a snapshot at `from_version`. A client that falls behind the
@@ -16,6 +17,7 @@ use axum::response::Response;
 use meshtwin_model::anomaly::Anomaly;
 use meshtwin_model::delta::GraphDelta;
 use meshtwin_model::graph::GraphSnapshot;
+use meshtwin_model::incident::Incident;
 use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -29,7 +31,10 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Outgoing<'a> {
     Snapshot(&'a GraphSnapshot),
-    Anomalies { anomalies: &'a [Anomaly] },
+    Detections {
+        anomalies: &'a [Anomaly],
+        incidents: &'a [Incident],
+    },
     Delta(&'a GraphDelta),
 }
 
@@ -96,21 +101,23 @@ fn next_step(version: u64, next: Result<Arc<GraphDelta>, RecvError>) -> Step {
     }
 }
 
-/// Sends the latest snapshot; returns its version, or None if the client is gone.
-/// The snapshot, then the latest alarms.
+/// Sends the latest snapshot, then the latest alarms and the incidents;
+/// returns the snapshot's version, or None if the client is gone.
 async fn send_snapshot(socket: &mut WebSocket, state: &WebState) -> Option<u64> {
-    let (snapshot, anomalies) = {
+    let (snapshot, anomalies, incidents) = {
         let view = state.view.borrow();
-        (view.snapshot.clone(), view.anomalies.clone())
-    };
-    let sent = send(socket, &Outgoing::Snapshot(&snapshot)).await
-        && send(
-            socket,
-            &Outgoing::Anomalies {
-                anomalies: &anomalies,
-            },
+        (
+            view.snapshot.clone(),
+            view.anomalies.clone(),
+            view.incidents.clone(),
         )
-        .await;
+    };
+    let detections = Outgoing::Detections {
+        anomalies: &anomalies,
+        incidents: &incidents,
+    };
+    let sent =
+        send(socket, &Outgoing::Snapshot(&snapshot)).await && send(socket, &detections).await;
     sent.then_some(snapshot.version)
 }
 

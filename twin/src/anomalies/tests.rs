@@ -1,11 +1,12 @@
 //! The twin's detectors on a simulated mesh: a fault on one service is
 //! flagged on its node and its caller's edge, within half a minute, and
-//! nowhere else.
+//! nowhere else; its alarms make one incident, resolved after the fault.
 
 use std::sync::Arc;
 
 use meshtwin_model::anomaly::{Deviation, Signal, Subject};
 use meshtwin_model::ids::{SpanId, TraceId};
+use meshtwin_model::incident::IncidentState;
 use meshtwin_model::span::{ServiceIdentity, ServiceSpans, Span, SpanKind};
 
 use crate::{Twin, TwinConfig};
@@ -147,6 +148,22 @@ fn a_fault_is_flagged_on_its_node_and_edge_within_half_a_minute_and_nowhere_else
         .find(|n| n.id == "catalog")
         .expect("catalog");
     assert!(healthy.anomalies.is_empty(), "{healthy:?}");
+    let incidents = twin.incidents();
+    assert_eq!(incidents.len(), 1, "one fault, one incident: {incidents:?}");
+    let incident = &incidents[0];
+    assert_eq!(incident.nodes, ["frontend", "payments"]);
+    assert_eq!(
+        incident.state,
+        IncidentState::Resolved,
+        "quiet since the fault ended"
+    );
+    let opened = incident.opened_unix_nanos - (T0 + fault.start * SECOND);
+    assert!(
+        opened <= 30 * SECOND,
+        "opened {} s after the fault",
+        opened / SECOND
+    );
+    assert_eq!(incident.anomalies, anomalies.len() as u64);
     let after = twin.snapshot(2);
     let node = after
         .nodes

@@ -90,6 +90,11 @@ const STYLE = [
     selector: "edge[?anomalous]",
     style: { "underlay-color": "#ff6a00", "underlay-opacity": 0.4, "underlay-padding": 5 },
   },
+  // The incident picked in the side panel.
+  {
+    selector: "[?incident]",
+    style: { "overlay-color": "#8250df", "overlay-opacity": 0.18, "overlay-padding": 7 },
+  },
   {
     selector: ":selected",
     style: { "overlay-color": "#0969da", "overlay-opacity": 0.15, "overlay-padding": 6 },
@@ -181,6 +186,17 @@ export class GraphView {
     this.cy.batch(() => {
       for (const element of this.cy.elements()) {
         element.classes(classes.get(element.id()) ?? []);
+      }
+    });
+  }
+
+  /** Marks the nodes with these ids, and the edges between two of them. */
+  markIncident(nodeIds) {
+    const inside = new Set(nodeIds);
+    this.cy.batch(() => {
+      for (const node of this.cy.nodes()) node.data("incident", inside.has(node.id()));
+      for (const edge of this.cy.edges()) {
+        edge.data("incident", inside.has(edge.data("source")) && inside.has(edge.data("target")));
       }
     });
   }

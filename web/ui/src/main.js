@@ -2,6 +2,7 @@
 
 import "./style.css";
 import { activeRows, renderAnomalies } from "./anomalies.js";
+import { incidentRows, renderIncidents } from "./incidents.js";
 import { millis, percent, rate, time } from "./format.js";
 import { GraphView } from "./graph.js";
 import { HistoryControl } from "./history.js";
@@ -10,12 +11,19 @@ import { TracesDrawer } from "./traces.js";
 
 const $ = (id) => document.getElementById(id);
 let selected = null;
+// The incident picked in the side panel, by id.
+let pickedIncident = null;
 // The past graph on show, or null for the live one.
 let shown = null;
 const current = () => shown ?? stream;
 
 const view = new GraphView($("graph"), (id) => {
   selected = id;
+  if (pickedIncident) {
+    pickedIncident = null;
+    view.markIncident([]);
+    renderAlarms(stream);
+  }
   renderDetails();
 });
 
@@ -93,6 +101,8 @@ function subjectName(s, anomaly) {
 
 function select(id) {
   selected = id;
+  pickedIncident = null;
+  view.markIncident([]);
   view.cy.$(":selected").unselect();
   view.cy.getElementById(id).select();
   renderDetails();
@@ -101,6 +111,35 @@ function select(id) {
 function renderAlarms(s) {
   $("anomalies-empty").hidden = s.anomalies.length > 0;
   renderAnomalies($("anomalies"), s.anomalies, (a) => subjectName(s, a), select);
+  renderIncidents($("incidents"), s.incidents, (id) => s.nodes.get(id)?.name ?? id, pickedIncident, pickIncident);
+  const incident = pickedIncident && s.incidents.get(pickedIncident);
+  if (incident) view.markIncident(incident.nodes);
+}
+
+function pickIncident(id) {
+  pickedIncident = id;
+  selected = null;
+  view.cy.$(":selected").unselect();
+  const incident = stream.incidents.get(id);
+  view.markIncident(incident?.nodes ?? []);
+  renderAlarms(stream);
+  renderDetails();
+}
+
+function renderIncidentDetails(panel, incident) {
+  const heading = document.createElement("h2");
+  heading.textContent = `Incident #${incident.id}`;
+  const table = document.createElement("table");
+  const names = (id) => stream.nodes.get(id)?.name ?? id;
+  for (const [label, text, subject] of incidentRows(incident, names)) {
+    const tr = row(label, text, subject ? "signal" : undefined);
+    if (subject) {
+      tr.dataset.subject = subject;
+      tr.addEventListener("click", () => select(subject));
+    }
+    table.append(tr);
+  }
+  panel.replaceChildren(heading, table);
 }
 
 const HEALTH_ORDER = { failing: 0, degraded: 1, healthy: 2, idle: 3 };
@@ -150,6 +189,11 @@ function quantiles(q) {
 
 function renderDetails() {
   const panel = $("details");
+  const incident = pickedIncident && stream.incidents.get(pickedIncident);
+  if (incident && !shown) {
+    renderIncidentDetails(panel, incident);
+    return;
+  }
   const node = selected && current().nodes.get(selected);
   const edge = selected && current().edges.get(selected);
   const heading = document.createElement("h2");

@@ -1,5 +1,6 @@
-// The websocket /api/v1/stream: a snapshot and the latest alarms, then
-// versioned deltas (with the alarms raised since the last).
+// The websocket /api/v1/stream: a snapshot, the latest alarms and the
+// incidents, then versioned deltas (with the alarms raised and the
+// incidents changed since the last).
 // Keeps a local copy of the graph and reconnects with backoff.
 
 // Alarms kept in the browser.
@@ -14,8 +15,9 @@ export class GraphStream {
     this.at = 0;
     this.nodes = new Map();
     this.edges = new Map();
-    // The detectors' latest alarms, oldest first.
+    // The detectors' latest alarms, oldest first, and the incidents by id.
     this.anomalies = [];
+    this.incidents = new Map();
     this.retryMs = 500;
   }
 
@@ -35,8 +37,9 @@ export class GraphStream {
   }
 
   receive(socket, message) {
-    if (message.type === "anomalies") {
+    if (message.type === "detections") {
       this.anomalies = message.anomalies;
+      this.incidents = new Map(message.incidents.map((i) => [i.id, i]));
       this.onChange(this);
       return;
     }
@@ -54,6 +57,7 @@ export class GraphStream {
       for (const n of message.upsert_nodes) this.nodes.set(n.id, n);
       for (const e of message.upsert_edges) this.edges.set(e.id, e);
       if (message.anomalies) this.anomalies = this.anomalies.concat(message.anomalies).slice(-MAX_ANOMALIES);
+      for (const i of message.incidents ?? []) this.incidents.set(i.id, i);
     } else {
       return;
     }
