@@ -26,7 +26,13 @@ const SETTLE_NANOS: u64 = 5_000_000_000;
 /// Fewer calls than this in a bucket say nothing reliable about its
 /// latency or error rate.
 pub(crate) const MIN_REQUESTS: u64 = 5;
-pub(crate) const MIN_REQUESTS_P99: u64 = 20;
+pub(crate) const MIN_REQUESTS_P99: u64 = 50;
+/// An error-rate alarm also needs its bucket's failures to be this unlikely
+/// at the expected rate (a Chernoff bound on the binomial tail): one failed
+/// call among five is not an incident, eight among a hundred is.
+const ERROR_COUNT_RISK: f64 = 1e-3;
+/// The expected error rate is taken as at least this in that test.
+const MIN_EXPECTED_ERROR_RATE: f64 = 1e-3;
 /// How many of the latest alarms the twin keeps for the API.
 const KEPT_ANOMALIES: usize = 1000;
 
@@ -61,7 +67,15 @@ impl SeriesWatch {
                 Some((value, detector.update(seconds, value).ok()?))
             });
             let alarm = verdict.and_then(|(value, verdict): (f64, Verdict)| {
-                Some((value, verdict.alarm?, verdict.expected?, verdict.band?))
+                let expected = verdict.expected?;
+                let credible = signal != Signal::ErrorRate
+                    || errors_unlikely(stats.errors, stats.requests, expected);
+                Some((
+                    value,
+                    verdict.alarm.filter(|_| credible)?,
+                    expected,
+                    verdict.band?,
+                ))
             });
             let Some((value, alarm, expected, band)) = alarm else {
                 self.active.retain(|a| a.signal != signal);
@@ -102,6 +116,23 @@ fn signal_value(signal: Signal, stats: &BucketStats) -> Option<f64> {
         Signal::ErrorRate => enough.then(|| stats.errors as f64 / stats.requests as f64),
         Signal::Throughput => Some(stats.requests as f64 * 1e9 / BUCKET_NANOS as f64),
     }
+}
+
+/// Whether `errors` failures in `requests` calls are less likely than
+/// [`ERROR_COUNT_RISK`] at error rate `expected`: P(X ≥ k) ≤
+/// exp(−n·KL(k/n ‖ p)) for a binomial X above its mean.
+fn errors_unlikely(errors: u64, requests: u64, expected: f64) -> bool {
+    if requests == 0 {
+        return false;
+    }
+    let p = expected.clamp(MIN_EXPECTED_ERROR_RATE, 1.0 - 1e-9);
+    let q = errors as f64 / requests as f64;
+    if q <= p {
+        return false;
+    }
+    let part = |a: f64, b: f64| if a == 0.0 { 0.0 } else { a * (a / b).ln() };
+    let divergence = part(q, p) + part(1.0 - q, 1.0 - p);
+    -(requests as f64) * divergence < ERROR_COUNT_RISK.ln()
 }
 
 /// The twin's side of detection: which bucket is next, and the latest alarms.

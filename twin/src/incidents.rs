@@ -4,9 +4,9 @@
 //! oldest open incident that alarmed within [`JOIN_GAP_NANOS`] and touches
 //! its node or a neighbour of one of its nodes. Otherwise it waits, with
 //! the other unclaimed alarms of the last [`PENDING_NANOS`]; a connected
-//! group of waiting alarms from at least two buckets opens an incident (a
-//! single bucket's blip does not). An incident with no alarm for
-//! [`QUIET_NANOS`] is resolved. Everything runs on event time.
+//! group of waiting alarms in which one signal alarmed in two buckets
+//! opens an incident (a one-bucket blip does not). An incident with no
+//! alarm for [`QUIET_NANOS`] is resolved. Everything runs on event time.
 
 use std::sync::Arc;
 
@@ -18,8 +18,9 @@ const SECOND: u64 = 1_000_000_000;
 const JOIN_GAP_NANOS: u64 = 120 * SECOND;
 /// An incident with no alarm for this long is resolved.
 const QUIET_NANOS: u64 = 120 * SECOND;
-/// Unclaimed alarms wait this long for company.
-const PENDING_NANOS: u64 = 60 * SECOND;
+/// Unclaimed alarms wait this long for company (two buckets later at
+/// most), so a blip a minute before a fault does not date the incident.
+const PENDING_NANOS: u64 = 20 * SECOND;
 /// At most this many unclaimed alarms wait; the oldest go first.
 const MAX_PENDING: usize = 2_000;
 /// At most this many signals are listed per incident (alarms beyond are
@@ -104,30 +105,33 @@ impl Incidents {
         self.changed.push(incident.id);
     }
 
-    /// Opens an incident for each connected group of waiting alarms that
-    /// spans two buckets or more.
+    /// Opens an incident for each connected group of waiting alarms in
+    /// which one signal alarmed in two buckets or more: from that signal's
+    /// first alarm on (earlier alarms of the group are left to expire, so a
+    /// blip just before a fault does not date its incident).
     fn open_confirmed(&mut self, graph: &impl Neighbours) {
         let groups = connected_groups(&self.pending, graph);
         let mut taken = vec![false; self.pending.len()];
         for group in groups {
-            let first = group.iter().map(|&i| self.pending[i].at_unix_nanos).min();
-            let last = group.iter().map(|&i| self.pending[i].at_unix_nanos).max();
-            if first == last {
+            let Some(since) = first_persistent(&self.pending, &group) else {
                 continue;
-            }
+            };
+            let members: Vec<usize> = group
+                .into_iter()
+                .filter(|&i| self.pending[i].at_unix_nanos >= since)
+                .collect();
             self.next_id += 1;
-            let first = &self.pending[group[0]];
             let mut incident = Incident {
                 id: self.next_id,
                 state: IncidentState::Open,
-                opened_unix_nanos: first.at_unix_nanos,
-                updated_unix_nanos: first.at_unix_nanos,
+                opened_unix_nanos: since,
+                updated_unix_nanos: since,
                 resolved_unix_nanos: None,
                 nodes: Vec::new(),
                 signals: Vec::new(),
                 anomalies: 0,
             };
-            for &i in &group {
+            for &i in &members {
                 add_alarm(&mut incident, &self.pending[i]);
                 taken[i] = true;
             }
@@ -182,6 +186,27 @@ fn add_alarm(incident: &mut Incident, anomaly: &Anomaly) {
         }
         None => {}
     }
+}
+
+/// The first alarm of the earliest signal in `group` that alarmed in two
+/// buckets or more, if one did.
+fn first_persistent(alarms: &[Anomaly], group: &[usize]) -> Option<u64> {
+    let mut first = None;
+    for (n, &a) in group.iter().enumerate() {
+        let same = |&b: &usize| {
+            let (x, y) = (&alarms[a], &alarms[b]);
+            x.subject == y.subject && x.id == y.id && x.signal == y.signal
+        };
+        let later = group[n + 1..]
+            .iter()
+            .filter(|b| same(b))
+            .any(|&b| alarms[b].at_unix_nanos != alarms[a].at_unix_nanos);
+        if later {
+            let at = alarms[a].at_unix_nanos;
+            first = Some(first.map_or(at, |f: u64| f.min(at)));
+        }
+    }
+    first
 }
 
 /// Indices of `alarms` grouped by graph connection (transitively), each

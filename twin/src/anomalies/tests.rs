@@ -175,3 +175,19 @@ fn a_fault_is_flagged_on_its_node_and_edge_within_half_a_minute_and_nowhere_else
         "still alarming after recovery: {node:?}"
     );
 }
+
+#[test]
+fn a_failure_among_a_few_calls_is_not_enough_and_many_failures_are() {
+    use super::errors_unlikely;
+    assert!(!errors_unlikely(0, 0, 0.0));
+    assert!(!errors_unlikely(1, 5, 0.005), "one of five");
+    assert!(errors_unlikely(2, 5, 0.005), "two of five");
+    assert!(!errors_unlikely(2, 12, 0.005));
+    assert!(errors_unlikely(3, 12, 0.005));
+    assert!(errors_unlikely(8, 100, 0.005), "8 % of a busy service");
+    assert!(
+        !errors_unlikely(110, 10_000, 0.01),
+        "1.1 % where 1 % is usual"
+    );
+    assert!(errors_unlikely(300, 10_000, 0.01));
+}
