@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use meshtwin_datasets::suite::{self, SuiteConfig, SuiteProgress};
 use meshtwin_eval::case_data::CaseData;
 use meshtwin_eval::{baselines, calibration, twin_check};
+use meshtwin_twin::TwinConfig;
 
 use crate::Failure;
 use crate::cli::{EvalArgs, SealArgs};
@@ -114,6 +115,21 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<(), Failure> {
         report.graph_checks.push(check);
     }
     let twin_holds = report.graph_checks.iter().all(|c| c.holds());
+
+    let detecting = Instant::now();
+    let progress = bar(generated.len() as u64, "cases through the twin");
+    progress.set_prefix(format!("detect {}", config.name));
+    let detection =
+        meshtwin_eval::detect_all(&generated, &TwinConfig::default(), jobs, &|done, _| {
+            progress.set_position(done as u64)
+        })
+        .map_err(|e| Failure::Start(format!("end to end on {}: {e}", config.name)))?;
+    progress.finish_and_clear();
+    say(&format!(
+        "eval: every case end to end through the twin in {:.1} s\n",
+        detecting.elapsed().as_secs_f64()
+    ));
+    report.detection = Some(detection);
 
     let markdown = report.markdown();
     say(&markdown);

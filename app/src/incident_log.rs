@@ -133,6 +133,7 @@ mod tests {
             id,
             state: IncidentState::Resolved,
             opened_unix_nanos: 1,
+            confirmed_unix_nanos: 2,
             updated_unix_nanos: 2,
             resolved_unix_nanos: Some(3),
             nodes: vec!["shop/cart".into()],

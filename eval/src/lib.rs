@@ -10,6 +10,7 @@
 pub mod baselines;
 pub mod calibration;
 pub mod case_data;
+pub mod detection;
 pub mod ranker;
 pub mod report;
 pub mod score;
@@ -22,7 +23,10 @@ use meshtwin_datasets::dataset::DatasetError;
 use meshtwin_datasets::suite::{CaseKind, GeneratedCase};
 use rayon::prelude::*;
 
+use meshtwin_twin::TwinConfig;
+
 use crate::case_data::CaseData;
+use crate::detection::{CaseDetection, DetectionSummary};
 use crate::ranker::{Ranker, Window};
 use crate::report::Report;
 use crate::score::{CaseScore, accuracy, average, chance_avg5};
@@ -129,6 +133,34 @@ pub fn evaluate(
         .collect();
     let methods = rankers.iter().map(|r| r.name().to_owned()).collect();
     Ok(Report::new(suite, methods, scores, unscored))
+}
+
+/// Runs every case end to end through the collector's conversion and a
+/// twin with `config` on `jobs` threads; `progress(done, total)` after
+/// each case.
+pub fn detect_all(
+    cases: &[GeneratedCase],
+    config: &TwinConfig,
+    jobs: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<DetectionSummary, DatasetError> {
+    let done = AtomicUsize::new(0);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| DatasetError::Case(vec![format!("cannot start worker threads: {e}")]))?;
+    let detected: Vec<Result<CaseDetection, DatasetError>> = pool.install(|| {
+        cases
+            .par_iter()
+            .map(|case| {
+                let detected = detection::detect(case, config);
+                progress(done.fetch_add(1, Ordering::Relaxed) + 1, cases.len());
+                detected
+            })
+            .collect()
+    });
+    let cases = detected.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok(detection::summarise(config, cases))
 }
 
 #[cfg(test)]

@@ -38,6 +38,8 @@ pub struct Report {
     pub calibration: Option<crate::calibration::Calibration>,
     /// The twin's graph of each topology against its spans.
     pub graph_checks: Vec<crate::twin_check::GraphCheck>,
+    /// Every case end to end through the twin's detectors and incidents.
+    pub detection: Option<crate::detection::DetectionSummary>,
 }
 
 fn summarise(topology: &str, fault: &str, method: &str, scores: &[&CaseScore]) -> SummaryRow {
@@ -91,12 +93,10 @@ impl Report {
             not_yet_measured: vec![
                 "meshtwin's own ranking: the twin has no root-cause ranking yet (issue 6)"
                     .to_owned(),
-                "end-to-end mode, detection precision / recall / F1 and detection delay: \
-                 they need the twin's detector (issue 6)"
-                    .to_owned(),
             ],
             calibration: None,
             graph_checks: Vec::new(),
+            detection: None,
         }
     }
 
@@ -183,6 +183,9 @@ impl Report {
         }
         if !self.graph_checks.is_empty() {
             out += &crate::twin_check::markdown(&self.graph_checks);
+        }
+        if let Some(detection) = &self.detection {
+            out += &detection.markdown();
         }
         let _ = writeln!(out, "\n## Not measured yet\n");
         for missing in &self.not_yet_measured {

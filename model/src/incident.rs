@@ -74,6 +74,10 @@ pub struct Incident {
     /// Event time of the first alarm, of the latest, and when it was
     /// declared resolved.
     pub opened_unix_nanos: u64,
+    /// The twin's clock when the alarms were enough to open it (the
+    /// detection delay ends here).
+    #[serde(default)]
+    pub confirmed_unix_nanos: u64,
     pub updated_unix_nanos: u64,
     pub resolved_unix_nanos: Option<u64>,
     /// Node ids with an alarm on them or on one of their edges, sorted.

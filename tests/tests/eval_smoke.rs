@@ -1,7 +1,8 @@
 //! `meshtwin eval smoke`: the ten-case smoke suite is generated, scored by
 //! every baseline, reported as Markdown and JSON, and reused from the
 //! cache on the next run; the simulation passes its calibration check,
-//! and the twin builds exactly the graph the spans describe.
+//! the twin builds exactly the graph the spans describe, and every case
+//! runs end to end through the twin's detectors.
 
 use std::process::Command;
 
@@ -46,6 +47,14 @@ fn the_smoke_suite_is_generated_scored_reported_and_cached() {
     assert_eq!(
         methods,
         ["random", "3-sigma", "BARO", "MicroRank", "TraceRCA"]
+    );
+    // Every case also went end to end through the twin's detectors.
+    let detection = &report["detection"];
+    assert_eq!(detection["faults"], 8, "{detection}");
+    assert_eq!(detection["cases"].as_array().unwrap().len(), 10);
+    assert!(
+        text.contains("## End to end: the twin's detectors and incidents"),
+        "{text}"
     );
     let cases = report["cases"].as_array().unwrap();
     assert_eq!(

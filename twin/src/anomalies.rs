@@ -16,7 +16,7 @@ use meshtwin_model::anomaly::{ActiveAnomaly, Anomaly, Signal, Subject};
 use meshtwin_model::graph::edge_id;
 
 use crate::config::DetectionConfig;
-use crate::detect::{Alarm, Detector, Verdict, signal_config};
+use crate::detect::{Alarm, Detector, DetectorConfig, Verdict, signal_config};
 use crate::graph::ServiceGraph;
 use crate::incidents::{Incidents, Neighbours};
 use crate::window::{BUCKET_NANOS, BUCKETS_KEPT, BucketStats};
@@ -45,6 +45,13 @@ pub(crate) struct SeriesWatch {
     pub(crate) active: Vec<ActiveAnomaly>,
 }
 
+/// What a new detector of a node or edge is made with.
+#[derive(Clone, Copy)]
+struct Settings {
+    sensitivity: f64,
+    warmup_points: u32,
+}
+
 /// An alarm of one signal, before it is named.
 pub(crate) struct Alarmed {
     signal: Signal,
@@ -56,12 +63,16 @@ pub(crate) struct Alarmed {
 
 impl SeriesWatch {
     /// Runs the bucket that ended at `end` through every signal's detector.
-    fn observe(&mut self, stats: &BucketStats, end: u64, sensitivity: f64) -> Vec<Alarmed> {
+    fn observe(&mut self, stats: &BucketStats, end: u64, settings: Settings) -> Vec<Alarmed> {
         let mut alarms = Vec::new();
         for (index, signal) in Signal::ALL.into_iter().enumerate() {
             let verdict = signal_value(signal, stats).and_then(|value| {
                 let detector = self.detectors[index].get_or_insert_with(|| {
-                    Box::new(Detector::new(signal_config(signal, sensitivity)))
+                    let config = DetectorConfig {
+                        warmup_points: settings.warmup_points,
+                        ..signal_config(signal, settings.sensitivity)
+                    };
+                    Box::new(Detector::new(config))
                 });
                 let seconds = (end / 1_000_000_000) as i64;
                 Some((value, detector.update(seconds, value).ok()?))
@@ -173,7 +184,7 @@ impl Anomalies {
             let before = found.len();
             graph.detect(bucket, &self.config, &mut found);
             let end = (bucket + 1) * BUCKET_NANOS;
-            self.incidents.observe(&found[before..], end, graph);
+            self.incidents.observe(&found[before..], end, now, graph);
         }
         self.next_bucket = Some(closed.max(first));
         if found.is_empty() {
@@ -188,17 +199,22 @@ impl Anomalies {
 }
 
 impl ServiceGraph {
-    /// Runs bucket `bucket` of every node and edge that existed by its end
-    /// through their detectors, adding the alarms to `found`.
+    /// Runs bucket `bucket` of every node and edge that existed before it
+    /// began through their detectors, adding the alarms to `found`.
     fn detect(&mut self, bucket: u64, config: &DetectionConfig, found: &mut Vec<Anomaly>) {
         let end = (bucket + 1) * BUCKET_NANOS;
+        let start = bucket * BUCKET_NANOS;
+        // A series' first bucket is partial: it starts with the next one.
         for node in self.graph.node_weights_mut() {
-            if node.first_seen >= end {
+            if node.first_seen >= start {
                 continue;
             }
             let stats = node.traffic.bucket(bucket, &[0]);
-            let sensitivity = config.sensitivity_of(&node.name);
-            for alarm in node.watch.observe(&stats, end, sensitivity) {
+            let settings = Settings {
+                sensitivity: config.sensitivity_of(&node.name),
+                warmup_points: config.warmup_buckets(),
+            };
+            for alarm in node.watch.observe(&stats, end, settings) {
                 found.push(anomaly(Subject::Node, node.id.to_string(), end, alarm));
             }
         }
@@ -206,14 +222,17 @@ impl ServiceGraph {
             let Some((from, to)) = self.graph.edge_endpoints(index) else {
                 continue;
             };
-            let sensitivity = config.sensitivity_of(&self.graph[to].name);
+            let settings = Settings {
+                sensitivity: config.sensitivity_of(&self.graph[to].name),
+                warmup_points: config.warmup_buckets(),
+            };
             let edge = &mut self.graph[index];
-            if edge.first_seen >= end {
+            if edge.first_seen >= start {
                 continue;
             }
             // Client timing where the caller reports it, else the server's.
             let stats = edge.traffic.bucket(bucket, &[0, 1]);
-            let alarms = edge.watch.observe(&stats, end, sensitivity);
+            let alarms = edge.watch.observe(&stats, end, settings);
             for alarm in alarms {
                 let id = edge_id(&self.graph[from].id, &self.graph[to].id);
                 found.push(anomaly(Subject::Edge, id, end, alarm));

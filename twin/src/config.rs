@@ -33,6 +33,8 @@ pub struct DetectionConfig {
     pub sensitivity: f64,
     /// Per-service sensitivity; an edge takes its callee's.
     pub services: Vec<ServiceSensitivity>,
+    /// A series learns for this long (event time) before it may alarm.
+    pub warmup_seconds: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +50,7 @@ impl Default for DetectionConfig {
             enabled: true,
             sensitivity: 5.0,
             services: Vec::new(),
+            warmup_seconds: 120,
         }
     }
 }
@@ -61,7 +64,17 @@ impl DetectionConfig {
             .map_or(self.sensitivity, |s| s.sensitivity)
     }
 
+    /// Buckets of warm-up per series.
+    pub fn warmup_buckets(&self) -> u32 {
+        (self.warmup_seconds / 10) as u32
+    }
+
     fn problems(&self, prefix: &str, problems: &mut Vec<String>) {
+        if !(100..=86_400).contains(&self.warmup_seconds) {
+            problems.push(format!(
+                "{prefix}warmup_seconds: must be between 100 and 86400 (10 buckets of 10 s at least)"
+            ));
+        }
         let range = 1.0..=10.0;
         if !range.contains(&self.sensitivity) {
             problems.push(format!("{prefix}sensitivity: must be between 1 and 10"));

@@ -4,13 +4,15 @@
 //! oldest open incident that alarmed within [`JOIN_GAP_NANOS`] and touches
 //! its node or a neighbour of one of its nodes. Otherwise it waits, with
 //! the other unclaimed alarms of the last [`PENDING_NANOS`]; a connected
-//! group of waiting alarms in which one signal alarmed in two buckets
-//! opens an incident (a one-bucket blip does not). An incident with no
+//! group of waiting alarms in which one symptom (not a surge of traffic)
+//! alarmed in [`CONFIRMING_BUCKETS`] buckets (or in
+//! [`CONFIRMING_BUCKETS_SPREAD`] when symptoms show on two nodes) opens an
+//! incident (a blip does not). An incident with no
 //! alarm for [`QUIET_NANOS`] is resolved. Everything runs on event time.
 
 use std::sync::Arc;
 
-use meshtwin_model::anomaly::Anomaly;
+use meshtwin_model::anomaly::{Anomaly, Deviation, Signal, Subject};
 use meshtwin_model::incident::{Incident, IncidentSignal, IncidentState, anomaly_nodes};
 
 const SECOND: u64 = 1_000_000_000;
@@ -18,9 +20,14 @@ const SECOND: u64 = 1_000_000_000;
 const JOIN_GAP_NANOS: u64 = 120 * SECOND;
 /// An incident with no alarm for this long is resolved.
 const QUIET_NANOS: u64 = 120 * SECOND;
-/// Unclaimed alarms wait this long for company (two buckets later at
-/// most), so a blip a minute before a fault does not date the incident.
-const PENDING_NANOS: u64 = 20 * SECOND;
+/// Unclaimed alarms wait this long for company: a fault that bursts every
+/// 30 s confirms with its third burst.
+const PENDING_NANOS: u64 = 70 * SECOND;
+/// A symptom confirms an incident once it alarmed in this many buckets...
+const CONFIRMING_BUCKETS: usize = 3;
+/// ...or in this many, when symptoms show on two nodes' own series (a fault
+/// spreading to a caller, not one noisy series and its edge).
+const CONFIRMING_BUCKETS_SPREAD: usize = 2;
 /// At most this many unclaimed alarms wait; the oldest go first.
 const MAX_PENDING: usize = 2_000;
 /// At most this many signals are listed per incident (alarms beyond are
@@ -70,8 +77,15 @@ impl Incidents {
             .collect()
     }
 
-    /// Takes the alarms of the bucket that ended at `end`.
-    pub(crate) fn observe(&mut self, alarms: &[Anomaly], end: u64, graph: &impl Neighbours) {
+    /// Takes the alarms of the bucket that ended at `end`, evaluated when
+    /// the twin's clock read `now`.
+    pub(crate) fn observe(
+        &mut self,
+        alarms: &[Anomaly],
+        end: u64,
+        now: u64,
+        graph: &impl Neighbours,
+    ) {
         for anomaly in alarms {
             match self.joinable(anomaly, end, graph) {
                 Some(index) => self.attach(index, anomaly),
@@ -82,7 +96,7 @@ impl Incidents {
             .retain(|a| a.at_unix_nanos + PENDING_NANOS >= end);
         let excess = self.pending.len().saturating_sub(MAX_PENDING);
         self.pending.drain(..excess);
-        self.open_confirmed(graph);
+        self.open_confirmed(now, graph);
         self.resolve_quiet(end);
     }
 
@@ -109,7 +123,7 @@ impl Incidents {
     /// which one signal alarmed in two buckets or more: from that signal's
     /// first alarm on (earlier alarms of the group are left to expire, so a
     /// blip just before a fault does not date its incident).
-    fn open_confirmed(&mut self, graph: &impl Neighbours) {
+    fn open_confirmed(&mut self, now: u64, graph: &impl Neighbours) {
         let groups = connected_groups(&self.pending, graph);
         let mut taken = vec![false; self.pending.len()];
         for group in groups {
@@ -125,6 +139,7 @@ impl Incidents {
                 id: self.next_id,
                 state: IncidentState::Open,
                 opened_unix_nanos: since,
+                confirmed_unix_nanos: now,
                 updated_unix_nanos: since,
                 resolved_unix_nanos: None,
                 nodes: Vec::new(),
@@ -188,20 +203,46 @@ fn add_alarm(incident: &mut Incident, anomaly: &Anomaly) {
     }
 }
 
-/// The first alarm of the earliest signal in `group` that alarmed in two
-/// buckets or more, if one did.
+/// Whether an alarm says something is wrong: slower, failing, or less
+/// traffic. More traffic alone (a surge) opens no incident, though it
+/// joins one.
+fn is_symptom(alarm: &Anomaly) -> bool {
+    !(alarm.signal == Signal::Throughput && alarm.deviation == Deviation::Above)
+}
+
+/// The first alarm of the earliest symptom in `group` that alarmed in
+/// enough buckets, if one did.
 fn first_persistent(alarms: &[Anomaly], group: &[usize]) -> Option<u64> {
+    let mut sick_nodes: Vec<&str> = group
+        .iter()
+        .map(|&i| &alarms[i])
+        .filter(|a| a.subject == Subject::Node && is_symptom(a))
+        .map(|a| a.id.as_str())
+        .collect();
+    sick_nodes.sort_unstable();
+    sick_nodes.dedup();
+    let needed = if sick_nodes.len() >= 2 {
+        CONFIRMING_BUCKETS_SPREAD
+    } else {
+        CONFIRMING_BUCKETS
+    };
     let mut first = None;
     for (n, &a) in group.iter().enumerate() {
+        if !is_symptom(&alarms[a]) {
+            continue;
+        }
         let same = |&b: &usize| {
             let (x, y) = (&alarms[a], &alarms[b]);
             x.subject == y.subject && x.id == y.id && x.signal == y.signal
         };
-        let later = group[n + 1..]
+        let mut buckets: Vec<u64> = group[n..]
             .iter()
             .filter(|b| same(b))
-            .any(|&b| alarms[b].at_unix_nanos != alarms[a].at_unix_nanos);
-        if later {
+            .map(|&b| alarms[b].at_unix_nanos)
+            .collect();
+        buckets.sort_unstable();
+        buckets.dedup();
+        if buckets.len() >= needed && buckets[0] == alarms[a].at_unix_nanos {
             let at = alarms[a].at_unix_nanos;
             first = Some(first.map_or(at, |f: u64| f.min(at)));
         }

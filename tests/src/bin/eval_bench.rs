@@ -35,6 +35,7 @@ struct Run {
     wall_s: f64,
     ready_s: f64,
     scored_s: f64,
+    end_to_end_s: f64,
 }
 
 /// The number after `marker` in `text` (`ready in 23.6 s` → 23.6).
@@ -66,6 +67,7 @@ fn run(meshtwin: &Path, suite: &str, cache: &Path, out: &Path) -> Run {
         wall_s,
         ready_s: number_after(&text, "ready in "),
         scored_s: number_after(&text, "scored in "),
+        end_to_end_s: number_after(&text, "through the twin in "),
     }
 }
 
@@ -107,6 +109,10 @@ fn tables(
     out += &format!(
         "| score every method | {:.1} s | {:.1} s |\n",
         cold.scored_s, cached.scored_s
+    );
+    out += &format!(
+        "| every case end to end through the twin | {:.1} s | {:.1} s |\n",
+        cold.end_to_end_s, cached.end_to_end_s
     );
     out += &format!(
         "| whole `meshtwin eval` | {:.1} s | {:.1} s |\n\n",
@@ -182,6 +188,23 @@ fn tables(
     out
 }
 
+/// The report's end-to-end section (detection, incidents), its heading
+/// made a paragraph so it nests under the benchmark's own heading.
+fn end_to_end(markdown: &str) -> String {
+    let Some(start) = markdown.find("## End to end") else {
+        return String::new();
+    };
+    let section = &markdown[start..];
+    let end = section[2..].find("\n## ").map_or(section.len(), |i| i + 3);
+    let section = &section[..end];
+    let (heading, body) = section.split_once('\n').unwrap_or((section, ""));
+    format!(
+        "\n{}:\n{}",
+        heading.trim_start_matches("## "),
+        body.trim_end()
+    )
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let busy = match machine::check_idle("eval-bench", args.force) {
@@ -226,6 +249,8 @@ fn main() -> ExitCode {
         spans,
         meshtwin_tests::tools::bytes_under(&cache, None),
     );
+    table += &end_to_end(&std::fs::read_to_string(out.join("report.md")).unwrap_or_default());
+    table.push('\n');
     if let Some(reason) = &busy {
         table = format!("**Measured on a busy machine ({reason}); suspect.**\n\n{table}");
     }
