@@ -102,6 +102,10 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<(), Failure> {
         })
         .map_err(|e| Failure::Start(format!("scoring {}: {e}", config.name)))?;
     progress.finish_and_clear();
+    say(&format!(
+        "eval: every method ranked every case in {:.1} s\n",
+        scoring.elapsed().as_secs_f64()
+    ));
     let mut report = report;
     let calibration = calibration::online_boutique(&calibration_data);
     let calibrated = calibration.holds();
@@ -141,7 +145,7 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::Start(format!("{}: {e}", path.display())))?;
     }
     say(&format!(
-        "eval: scored in {:.1} s; wrote {}/report.md and report.json\n",
+        "eval: done in {:.1} s; wrote {}/report.md and report.json\n",
         scoring.elapsed().as_secs_f64(),
         out.display()
     ));
