@@ -75,6 +75,9 @@ impl Engine {
     /// Continues from incidents kept before a restart.
     pub fn restore_incidents(&mut self, incidents: Vec<Incident>) {
         self.twin.restore_incidents(incidents);
+        // Readers see them from the start, not only after the first tick.
+        let kept = self.twin.incidents();
+        self.view.send_modify(|view| view.incidents = kept);
     }
 
     /// Runs until `shutdown` resolves or every span sender is gone.
