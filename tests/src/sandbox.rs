@@ -145,6 +145,22 @@ impl Meshtwin {
     }
 }
 
+/// Runs `meshtwin ARGS` to its end (logging at warn); its exit code and
+/// what it printed, stdout then stderr.
+pub fn run_meshtwin(args: &[&str]) -> (i32, String) {
+    let output = Command::new(meshtwin_bin())
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run meshtwin");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().expect("exited"), text)
+}
+
 /// Polls `check` every 100 ms until it returns `Some`, for at most `limit`.
 pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
 where

@@ -8,33 +8,23 @@
 //! incident holds cart's alarms, is shown in the UI's incident panel, and
 //! is still there after a restart.
 
-use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use meshtwin_datasets::dataset::read_manifest;
 use meshtwin_model::anomaly::{Anomaly, Deviation, Signal, Subject};
 use meshtwin_model::incident::Incident;
 use meshtwin_tests::client::{get, metric};
-use meshtwin_tests::sandbox::{Meshtwin, eventually, meshtwin_bin};
+use meshtwin_tests::sandbox::{Meshtwin, eventually, run_meshtwin};
 use meshtwin_tests::tools;
 
 const SECOND: u64 = 1_000_000_000;
 const FAULT_START_S: u64 = 420;
 const FAULT_END_S: u64 = 540;
 
-fn run(args: &[&str]) -> String {
-    let output = Command::new(meshtwin_bin())
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run meshtwin");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(output.status.code(), Some(0), "{args:?}:\n{text}");
-    text
+/// Runs `meshtwin ARGS`, which must succeed.
+fn run(args: &[&str]) {
+    let (code, text) = run_meshtwin(args);
+    assert_eq!(code, 0, "{args:?}:\n{text}");
 }
 
 #[derive(serde::Deserialize)]

@@ -5,13 +5,12 @@
 //! with the reason and a failing exit code.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use meshtwin_datasets::dataset::{Manifest, read_labels, read_manifest};
 use meshtwin_model::graph::GraphSnapshot;
 use meshtwin_tests::client::{get, metric};
-use meshtwin_tests::sandbox::{Meshtwin, eventually, meshtwin_bin};
+use meshtwin_tests::sandbox::{Meshtwin, eventually, run_meshtwin};
 
 const CASE: &str = r#"
 topology = "online-boutique"
@@ -28,20 +27,6 @@ start_s = 5.0
 duration_s = 10.0
 "#;
 
-fn run(args: &[&str]) -> (i32, String) {
-    let output = Command::new(meshtwin_bin())
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run meshtwin");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.code().expect("exited"), text)
-}
-
 fn generate(dir: &Path, extra: &[&str]) -> Manifest {
     let case = dir.join("case.toml");
     std::fs::write(&case, CASE).unwrap();
@@ -49,7 +34,7 @@ fn generate(dir: &Path, extra: &[&str]) -> Manifest {
     let mut args = vec!["generate", "--case", case.to_str().unwrap()];
     args.extend_from_slice(&["--out", out.to_str().unwrap()]);
     args.extend_from_slice(extra);
-    let (code, text) = run(&args);
+    let (code, text) = run_meshtwin(&args);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("fault error_returns on cart"), "{text}");
     read_manifest(&out).unwrap()
@@ -87,7 +72,7 @@ async fn a_generated_case_replays_whole_over_grpc_and_its_fault_shows_in_the_gra
     assert!(manifest.spans > 1_000, "{manifest:?}");
 
     let meshtwin = Meshtwin::serve(&[]);
-    let (code, text) = run(&[
+    let (code, text) = run_meshtwin(&[
         "replay",
         dataset.to_str().unwrap(),
         "--endpoint",
@@ -133,7 +118,7 @@ async fn a_json_dataset_replays_over_http_no_faster_than_asked() {
 
     let meshtwin = Meshtwin::serve(&[]);
     let started = Instant::now();
-    let (code, text) = run(&[
+    let (code, text) = run_meshtwin(&[
         "replay",
         dataset.to_str().unwrap(),
         "--endpoint",
@@ -167,7 +152,8 @@ fn replay_to_a_dead_endpoint_stops_soon_with_the_reason() {
         .unwrap()
         .port();
     let endpoint = format!("http://127.0.0.1:{port}");
-    let (code, text) = run(&["replay", dataset.to_str().unwrap(), "--endpoint", &endpoint]);
+    let (code, text) =
+        run_meshtwin(&["replay", dataset.to_str().unwrap(), "--endpoint", &endpoint]);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("3 requests in a row"), "{text}");
     assert!(text.contains("Connection refused"), "{text}");
@@ -177,7 +163,7 @@ fn replay_to_a_dead_endpoint_stops_soon_with_the_reason() {
 fn generate_and_replay_refuse_bad_input_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x");
-    let (code, text) = run(&[
+    let (code, text) = run_meshtwin(&[
         "generate",
         "--topology",
         "no-such",
@@ -189,7 +175,7 @@ fn generate_and_replay_refuse_bad_input_with_the_reason() {
 
     let case = dir.path().join("bad.toml");
     std::fs::write(&case, CASE.replace("share = 0.6", "share = 0.6\nshaer = 1")).unwrap();
-    let (code, text) = run(&[
+    let (code, text) = run_meshtwin(&[
         "generate",
         "--case",
         case.to_str().unwrap(),
@@ -199,7 +185,7 @@ fn generate_and_replay_refuse_bad_input_with_the_reason() {
     assert_eq!(code, 64, "{text}");
     assert!(text.contains("shaer"), "{text}");
 
-    let (code, text) = run(&["replay", dir.path().to_str().unwrap()]);
+    let (code, text) = run_meshtwin(&["replay", dir.path().to_str().unwrap()]);
     assert_eq!(code, 64, "{text}");
     assert!(text.contains("no manifest.json"), "{text}");
 }

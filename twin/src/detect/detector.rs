@@ -81,10 +81,6 @@ impl Detector {
         }
     }
 
-    pub fn config(&self) -> &DetectorConfig {
-        &self.config
-    }
-
     /// Takes the next point, at `at` (Unix seconds; only the daily profile
     /// reads it). Points must come in time order.
     pub fn update(&mut self, at: i64, value: f64) -> Result<Verdict, NotFinite> {
@@ -228,11 +224,6 @@ impl Detector {
             self.above.learn(z);
             self.below.learn(-z);
         }
-    }
-
-    /// Whether warm-up is over.
-    pub fn is_warm(&self) -> bool {
-        self.baseline.is_some()
     }
 }
 
