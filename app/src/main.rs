@@ -115,8 +115,9 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let plane = ControlPlane::start(&settings)
         .await
         .map_err(Failure::Start)?;
+    let terminated = termination();
     plane.print_addresses();
-    termination().await;
+    terminated.await;
     eprintln!("meshtwin: stopping");
     plane.stop().await;
     Ok(())
@@ -127,6 +128,7 @@ async fn demo(args: DemoArgs) -> Result<(), Failure> {
     let plane = ControlPlane::start(&settings)
         .await
         .map_err(Failure::Start)?;
+    let terminated = termination();
     plane.print_addresses();
     let config = SimulatorConfig {
         endpoint: format!("http://{}", plane.grpc),
@@ -140,7 +142,7 @@ async fn demo(args: DemoArgs) -> Result<(), Failure> {
         config.traces_per_second, config.seed, plane.web
     );
     let outcome =
-        meshtwin_datasets::simulator::run(Topology::online_boutique(), config, termination()).await;
+        meshtwin_datasets::simulator::run(Topology::online_boutique(), config, terminated).await;
     eprintln!("meshtwin: stopping");
     plane.stop().await;
     match outcome {
@@ -173,15 +175,16 @@ async fn simulate(args: SimulateArgs) -> Result<(), Failure> {
         seed: args.seed,
         flush_interval: Duration::from_millis(500),
     };
+    let terminated = termination();
     let stop = async move {
         match args.duration {
             Some(seconds) => {
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_secs(seconds)) => {}
-                    () = termination() => {}
+                    () = terminated => {}
                 }
             }
-            None => termination().await,
+            None => terminated.await,
         }
     };
     println!(

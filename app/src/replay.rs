@@ -80,6 +80,7 @@ pub(crate) async fn replay(args: ReplayArgs) -> Result<(), Failure> {
         .progress_chars("=> "),
     );
     let mut tally = Tally::default();
+    let terminated = termination();
     let started = Instant::now();
     let mut first: Option<(u64, i128)> = None;
     let interrupted = tokio::select! {
@@ -123,7 +124,7 @@ pub(crate) async fn replay(args: ReplayArgs) -> Result<(), Failure> {
                 bar.set_message(format!("{} spans", tally.spans));
             }
         } => false,
-        () = termination() => true,
+        () = terminated => true,
     };
     bar.finish_and_clear();
     read.abort();

@@ -73,6 +73,7 @@ async fn run(config: ProxyConfig, drain: Duration) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let terminated = terminated();
     println!("outbound: {}", proxy.outbound);
     for (service, address) in &proxy.service_ports {
         println!("outbound {service}: {address}");
@@ -81,7 +82,7 @@ async fn run(config: ProxyConfig, drain: Duration) -> ExitCode {
         println!("inbound: {inbound}");
     }
     println!("admin: {}", proxy.admin);
-    terminated().await;
+    terminated.await;
     tracing::info!("stopping: draining in-flight requests");
     if proxy.shutdown(drain).await {
         tracing::info!("stopped cleanly");
@@ -94,24 +95,18 @@ async fn run(config: ProxyConfig, drain: Duration) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-async fn terminated() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    () = ctrl_c => {}
-                }
-            }
-            Err(_) => ctrl_c.await,
+/// Resolves on SIGTERM or Ctrl-C. Both handlers are installed by the call
+/// itself, so calling it before printing the addresses means no signal sent
+/// after them can kill the process before it drains.
+fn terminated() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut int = signal(SignalKind::interrupt()).ok();
+    async move {
+        tokio::select! {
+            Some(_) = async { term.as_mut()?.recv().await } => {}
+            Some(_) = async { int.as_mut()?.recv().await } => {}
+            else => std::future::pending::<()>().await,
         }
     }
-    #[cfg(not(unix))]
-    ctrl_c.await;
 }
