@@ -92,7 +92,8 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Start(format!("the calibration run: {e}")))?;
 
     let scoring = Instant::now();
-    let rankers = baselines::all();
+    let mut rankers = meshtwin_eval::ours::all();
+    rankers.extend(baselines::all());
     let progress = bar(0, "cases scored");
     progress.set_prefix(format!("eval {}", config.name));
     let report =

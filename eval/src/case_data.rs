@@ -25,6 +25,8 @@ pub struct SpanRow {
     pub parent: u64,
     /// The reporting service.
     pub service: Name,
+    /// Its instance (`service.instance.id`), when it says.
+    pub instance: Option<Name>,
     /// The service called, for CLIENT and PRODUCER spans that name one.
     pub peer: Option<Name>,
     pub operation: Name,
@@ -32,6 +34,8 @@ pub struct SpanRow {
     pub start: u64,
     pub end: u64,
     pub error: bool,
+    /// Attempts beyond the first (`http.request.resend_count`).
+    pub retries: u32,
     /// A CLIENT or PRODUCER span to a service that reports spans, with no
     /// span of the callee under it: the call never reached it (refused,
     /// lost, timed out in the queue), so the callee did not record it.
@@ -62,6 +66,7 @@ impl SpanRow {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MetricRow {
     pub service: Name,
+    pub instance: Option<Name>,
     pub metric: Name,
     pub time: u64,
     pub value: f64,
@@ -87,6 +92,15 @@ fn text<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
     attributes.iter().find(|kv| kv.key == key).and_then(|kv| {
         match kv.value.as_ref()?.value.as_ref()? {
             Value::StringValue(s) => Some(s.as_str()),
+            _ => None,
+        }
+    })
+}
+
+fn integer(attributes: &[KeyValue], key: &str) -> Option<i64> {
+    attributes.iter().find(|kv| kv.key == key).and_then(|kv| {
+        match kv.value.as_ref()?.value.as_ref()? {
+            Value::IntValue(n) => Some(*n),
             _ => None,
         }
     })
@@ -132,6 +146,8 @@ impl CaseData {
                                 .unwrap_or_default();
                             let service = text(attributes, "service.name").unwrap_or("unknown");
                             let service = data.name(service);
+                            let instance =
+                                text(attributes, "service.instance.id").map(|i| data.name(i));
                             for span in resource.scope_spans.iter().flat_map(|s| &s.spans) {
                                 let peer = text(&span.attributes, "server.address")
                                     .map(|p| p.split(':').next().unwrap_or(p).to_owned());
@@ -140,6 +156,7 @@ impl CaseData {
                                     span: u64::from_be_bytes(id(&span.span_id)),
                                     parent: u64::from_be_bytes(id(&span.parent_span_id)),
                                     service,
+                                    instance,
                                     peer: peer.map(|p| data.name(&p)),
                                     operation: data.name(&span.name),
                                     kind: SpanKind::try_from(span.kind)
@@ -150,6 +167,8 @@ impl CaseData {
                                         .status
                                         .as_ref()
                                         .is_some_and(|s| s.code == StatusCode::Error as i32),
+                                    retries: integer(&span.attributes, "http.request.resend_count")
+                                        .map_or(0, |n| n.clamp(0, i64::from(u32::MAX)) as u32),
                                     unanswered: false,
                                 };
                                 data.spans.push(row);
@@ -192,11 +211,13 @@ impl CaseData {
                 .map(|r| r.attributes.as_slice())
                 .unwrap_or_default();
             let service = self.name(text(attributes, "service.name").unwrap_or("unknown"));
+            let instance = text(attributes, "service.instance.id").map(|i| self.name(i));
             for metric in resource.scope_metrics.iter().flat_map(|s| &s.metrics) {
                 let name = self.name(&metric.name);
                 let mut push = |time, value| {
                     self.metrics.push(MetricRow {
                         service,
+                        instance,
                         metric: name,
                         time,
                         value,

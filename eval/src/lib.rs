@@ -11,6 +11,7 @@ pub mod baselines;
 pub mod calibration;
 pub mod case_data;
 pub mod detection;
+pub mod ours;
 pub mod ranker;
 pub mod report;
 pub mod score;

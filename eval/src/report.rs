@@ -33,8 +33,6 @@ pub struct Report {
     pub cases: Vec<CaseScore>,
     /// Cases not scored by a service ranking, and why.
     pub unscored: Vec<(String, String)>,
-    /// What this report cannot show yet.
-    pub not_yet_measured: Vec<String>,
     pub calibration: Option<crate::calibration::Calibration>,
     /// The twin's graph of each topology against its spans.
     pub graph_checks: Vec<crate::twin_check::GraphCheck>,
@@ -90,10 +88,6 @@ impl Report {
             summary,
             cases,
             unscored,
-            not_yet_measured: vec![
-                "meshtwin's own ranking: the twin has no root-cause ranking yet (issue 6)"
-                    .to_owned(),
-            ],
             calibration: None,
             graph_checks: Vec::new(),
             detection: None,
@@ -186,10 +180,6 @@ impl Report {
         }
         if let Some(detection) = &self.detection {
             out += &detection.markdown();
-        }
-        let _ = writeln!(out, "\n## Not measured yet\n");
-        for missing in &self.not_yet_measured {
-            let _ = writeln!(out, "- {missing}");
         }
         out
     }

@@ -11,6 +11,7 @@ pub mod delta;
 pub mod graph;
 pub mod ids;
 pub mod incident;
+pub mod rca;
 pub mod series;
 pub mod span;
 pub mod spiffe;

@@ -15,6 +15,7 @@ pub mod engine;
 mod graph;
 mod incidents;
 mod pairing;
+pub mod rca;
 mod snapshot;
 mod twin;
 mod window;
