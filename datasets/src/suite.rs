@@ -86,7 +86,7 @@ fn default_parameters(fault: &str) -> Option<toml::Table> {
         "cpu_hog" => "factor = 5.0",
         "memory_leak" => "mb_per_minute = 300.0\nmax_slowdown = 8.0",
         "slow_disk" => "factor = 10.0",
-        "pool_exhaustion" => "concurrency = 1",
+        "pool_exhaustion" => "concurrency = 1\nhold_ms = 500.0",
         "network_delay" => "delay_ms = 80.0",
         "packet_loss" => "share = 0.3",
         "error_returns" => "share = 0.3",

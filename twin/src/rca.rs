@@ -18,8 +18,8 @@
 //! different kinds share the top. Pure and deterministic: the same input
 //! gives the same ranking.
 
-pub mod input;
 mod findings;
+pub mod input;
 mod tally;
 
 #[cfg(test)]
@@ -149,9 +149,7 @@ pub fn root_causes(input: &RcaInput, windows: &Windows) -> RootCauses {
     if input.spans.is_empty() && input.metrics.is_empty() {
         notes.push("no spans or metrics in the window".to_owned());
     } else if scored.findings.is_empty() {
-        notes.push(
-            "nothing in the window stands out from the normal window before it".to_owned(),
-        );
+        notes.push("nothing in the window stands out from the normal window before it".to_owned());
     }
     let causes = scored
         .order

@@ -59,6 +59,8 @@ enum Event {
         starting: bool,
     },
     MetricsTick,
+    /// A slot held after its request answered is given back.
+    SlotFreed(InstanceId),
 }
 
 enum Step {
@@ -304,6 +306,7 @@ impl Simulation {
             } => self.deliver(call, region, link, depth),
             Event::FaultEdge { fault, starting } => self.fault_edge(fault, starting),
             Event::MetricsTick => self.metrics_tick(),
+            Event::SlotFreed(instance) => self.free_slot(instance),
         }
     }
 

@@ -17,8 +17,15 @@ pub enum FaultKind {
     },
     /// A database or cache answers `factor`× slower.
     SlowDisk { factor: f64 },
-    /// The instance's request pool shrinks to `concurrency` slots.
-    PoolExhaustion { concurrency: u32 },
+    /// The instance's request pool shrinks to `concurrency` slots, and
+    /// each request keeps its slot `hold_ms` after it answers (a leaked
+    /// connection, reclaimed by a timeout): requests queue, and once the
+    /// queue is full they are turned away.
+    PoolExhaustion {
+        concurrency: u32,
+        #[serde(default)]
+        hold_ms: f64,
+    },
     /// Every packet to and from the instance is `delay_ms` late.
     NetworkDelay { delay_ms: f64 },
     /// A `share` of calls to the instance lose a packet: 200 ms to
@@ -134,6 +141,8 @@ pub(crate) struct Effects {
     pub error_share: f64,
     pub exception: Option<(f64, u64, u64, u64)>,
     pub concurrency: Option<u32>,
+    /// How long a finished request keeps its slot.
+    pub slot_hold_ns: u64,
     pub down: bool,
     /// Since when memory has been leaking, and how fast (MiB per second).
     pub leak: Option<(u64, f64, f64, u64)>,
@@ -148,6 +157,7 @@ impl Default for Effects {
             error_share: 0.0,
             exception: None,
             concurrency: None,
+            slot_hold_ns: 0,
             down: false,
             leak: None,
         }
@@ -167,8 +177,12 @@ impl Effects {
                 mb_per_minute,
                 max_slowdown,
             } => self.leak = Some((start, mb_per_minute / 60.0, max_slowdown, end)),
-            FaultKind::PoolExhaustion { concurrency } => {
-                self.concurrency = Some(concurrency.max(1))
+            FaultKind::PoolExhaustion {
+                concurrency,
+                hold_ms,
+            } => {
+                self.concurrency = Some(concurrency.max(1));
+                self.slot_hold_ns = (hold_ms.max(0.0) * 1e6) as u64;
             }
             FaultKind::NetworkDelay { delay_ms } => {
                 self.extra_delay_ns += (delay_ms * 1e6) as u64;

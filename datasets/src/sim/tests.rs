@@ -111,6 +111,34 @@ fn latency_grows_with_load_as_requests_queue() {
 }
 
 #[test]
+fn an_exhausted_pool_queues_requests_at_its_instance_until_the_fault_ends() {
+    let topology = one_queue(10.0);
+    let exhausted = FaultKind::PoolExhaustion {
+        concurrency: 1,
+        hold_ms: 150.0,
+    };
+    let options = with_faults(3, vec![fault(exhausted, "worker", 60.0, 60.0)]);
+    let (sim, out) = run(&topology, options, 180.0);
+    let base = SimOptions::default().start_unix_nano;
+    let between = |from: f64, to: f64| {
+        let (from, to) = (base + (from * 1e9) as u64, base + (to * 1e9) as u64);
+        mean_ms(servers_of(&sim, &out, "worker").filter(move |s| s.start >= from && s.start < to))
+    };
+    let (before, during, after) = (
+        between(0.0, 60.0),
+        between(60.0, 120.0),
+        between(150.0, 180.0),
+    );
+    // 10 requests/s, each keeping the one slot 150 ms past its 10 ms:
+    // more arrive than the slot can serve, so the queue fills.
+    assert!(
+        during > 5.0 * before,
+        "before {before} ms, during {during} ms"
+    );
+    assert!(after < 2.0 * before, "before {before} ms, after {after} ms");
+}
+
+#[test]
 fn every_call_has_a_client_span_and_each_service_call_a_server_child() {
     let topology = Topology::online_boutique();
     let (_, out) = run(&topology, SimOptions::default(), 20.0);

@@ -159,7 +159,11 @@ fn network_delays(input: &RcaInput, tallies: &Tallies) -> Vec<Finding> {
             }
         }
         if let Some(means) = hit {
-            slow.push(((caller, caller_instance, callee, callee_instance), means, call));
+            slow.push((
+                (caller, caller_instance, callee, callee_instance),
+                means,
+                call,
+            ));
         }
     }
     let share = |end| {

@@ -39,8 +39,7 @@ impl Moments {
             return 0.0;
         }
         let mean = self.mean();
-        ((self.sum_sq / self.n as f64 - mean * mean).max(0.0) * self.n as f64
-            / (self.n - 1) as f64)
+        ((self.sum_sq / self.n as f64 - mean * mean).max(0.0) * self.n as f64 / (self.n - 1) as f64)
             .sqrt()
     }
 }
@@ -156,7 +155,8 @@ struct TraceSpans<'a> {
 
 impl<'a> TraceSpans<'a> {
     fn new(spans: Vec<&'a Span>) -> Self {
-        let index: HashMap<u64, usize> = spans.iter().enumerate().map(|(i, s)| (s.span, i)).collect();
+        let index: HashMap<u64, usize> =
+            spans.iter().enumerate().map(|(i, s)| (s.span, i)).collect();
         let parent = |i: usize| -> Option<usize> {
             let p = spans[i].parent;
             (p != 0).then(|| index.get(&p).copied()).flatten()
@@ -275,7 +275,12 @@ impl Tallies {
                 let inside: u64 = answers.iter().map(|&a| duration(trace.spans[a])).sum();
                 let outside = ms(duration(span).saturating_sub(inside));
                 let callee_span = trace.spans[first];
-                let key = (owner_service, owner_instance, callee_span.service, callee_span.instance);
+                let key = (
+                    owner_service,
+                    owner_instance,
+                    callee_span.service,
+                    callee_span.instance,
+                );
                 let tally = self.calls.entry(key).or_default();
                 tally.outside_ms.get(abnormal).add(outside);
                 if abnormal {
@@ -293,7 +298,8 @@ impl Tallies {
             let Some((service, instance)) = trace.worker[i] else {
                 continue;
             };
-            let own = duration(span).saturating_sub(covered(&mut calls_of[i], span.start, span.end));
+            let own =
+                duration(span).saturating_sub(covered(&mut calls_of[i], span.start, span.end));
             let key = (service, instance, span.operation);
             let tally = self.work.entry(key).or_default();
             tally.own_ms.get(abnormal).add(ms(own));
@@ -308,10 +314,17 @@ impl Tallies {
                 }
             }
             if !span.error {
-                *self.requests.entry((service, span.operation)).or_default().get(abnormal) += 1;
+                *self
+                    .requests
+                    .entry((service, span.operation))
+                    .or_default()
+                    .get(abnormal) += 1;
             }
             let service_tally = self.services.entry(service).or_default();
-            service_tally.duration_ms.get(abnormal).add(ms(duration(span)));
+            service_tally
+                .duration_ms
+                .get(abnormal)
+                .add(ms(duration(span)));
             *service_tally.errors.get(abnormal) += u64::from(span.error);
         }
     }

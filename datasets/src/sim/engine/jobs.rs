@@ -120,6 +120,18 @@ impl Simulation {
         }
     }
 
+    /// A slot is free again: the first request waiting takes it.
+    pub(super) fn free_slot(&mut self, instance: InstanceId) {
+        let slots = self.plan.service_of(instance).concurrency;
+        let state = &mut self.instances[instance];
+        state.busy = state.busy.saturating_sub(1);
+        if state.busy < state.slots(slots)
+            && let Some(next) = state.waiting.pop_front()
+        {
+            self.start(next);
+        }
+    }
+
     pub(super) fn cpu_done(&mut self, key: JobKey) {
         let Some(job) = self.jobs.get(key) else {
             return;
@@ -141,10 +153,9 @@ impl Simulation {
         let job = self.jobs.remove(key).expect("finishing a live job");
         let instance = job.instance;
         if job.holds_slot {
-            let state = &mut self.instances[instance];
-            state.busy -= 1;
-            if let Some(next) = state.waiting.pop_front() {
-                self.start(next);
+            match self.instances[instance].effects.slot_hold_ns {
+                0 => self.free_slot(instance),
+                hold => self.schedule(self.now + hold, Event::SlotFreed(instance)),
             }
         }
         if self.instances[instance].effects.down {
