@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use meshtwin_collector::{CollectorMetrics, Ingest};
 use meshtwin_twin::Engine;
-use meshtwin_web::{QueryMetrics, WebMetrics, WebState};
+use meshtwin_web::{CauseRanker, QueryMetrics, WebMetrics, WebState};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -107,6 +107,9 @@ impl ControlPlane {
             deltas: channels.deltas,
             registry: Arc::new(registry),
             metrics: web_metrics,
+            ranker: query
+                .is_some()
+                .then(|| Arc::new(crate::cause_ranker::TwinRanker) as Arc<dyn CauseRanker>),
             query,
             query_metrics,
         };

@@ -9,7 +9,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use meshtwin_datasets::suite::{self, SuiteConfig, SuiteProgress};
 use meshtwin_eval::case_data::CaseData;
-use meshtwin_eval::{baselines, calibration, twin_check};
+use meshtwin_eval::{baselines, calibration, scale, twin_check};
 use meshtwin_twin::TwinConfig;
 
 use crate::Failure;
@@ -86,6 +86,7 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<(), Failure> {
     // twin's graph check.
     let mut checks = vec![calibration::case()];
     checks.extend(config.topologies.iter().map(|t| twin_check::case(t)));
+    checks.push(scale::case().map_err(|e| Failure::Start(format!("the scale case: {e}")))?);
     let checks = suite::generate(&checks, &cache.with_file_name("checks"), jobs, &|_| {})
         .map_err(|e| Failure::Start(format!("the calibration runs: {e}")))?;
     let calibration_data = CaseData::load(&checks[0].dir)
@@ -111,6 +112,10 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<(), Failure> {
     let calibration = calibration::online_boutique(&calibration_data);
     let calibrated = calibration.holds();
     report.calibration = Some(calibration);
+    let (scale_case, checks) = checks.split_last().expect("the scale case was pushed");
+    report.scale = CaseData::load(&scale_case.dir)
+        .map_err(|e| Failure::Start(format!("the scale case: {e}")))
+        .map(|data| scale::measure(&data))?;
     for case in &checks[1..] {
         let check = CaseData::load(&case.dir)
             .and_then(|data| twin_check::check(&case.case.topology, &case.dir, &data))

@@ -6,6 +6,7 @@
 //! configuration, 1 when start-up fails (a port in use, a locked data
 //! directory).
 
+mod cause_ranker;
 mod certificate_authority;
 mod cli;
 mod control_api;

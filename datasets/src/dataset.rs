@@ -39,7 +39,9 @@ pub const LABELS: &str = "labels.json";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CaseSpec {
-    /// A bundled topology's name, or the path of a topology file.
+    /// A bundled topology's name, a synthetic one's
+    /// (`synthetic-layered-200`, `synthetic-scale-free-500`), or the path
+    /// of a topology file.
     pub topology: String,
     /// Simulated seconds.
     pub duration_s: f64,
@@ -49,6 +51,9 @@ pub struct CaseSpec {
 
 impl CaseSpec {
     pub fn load_topology(&self) -> Result<Topology, TopologyError> {
+        if let Some(topology) = crate::topology::synthetic::by_name(&self.topology) {
+            return Ok(topology);
+        }
         if library::names().contains(&self.topology.as_str()) {
             return library::bundled(&self.topology);
         }

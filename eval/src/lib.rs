@@ -14,6 +14,7 @@ pub mod detection;
 pub mod ours;
 pub mod ranker;
 pub mod report;
+pub mod scale;
 pub mod score;
 pub mod twin_check;
 

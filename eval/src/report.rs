@@ -34,6 +34,8 @@ pub struct Report {
     /// Cases not scored by a service ranking, and why.
     pub unscored: Vec<(String, String)>,
     pub calibration: Option<crate::calibration::Calibration>,
+    /// One ranking's time on a 200-service graph.
+    pub scale: Option<crate::scale::Scale>,
     /// The twin's graph of each topology against its spans.
     pub graph_checks: Vec<crate::twin_check::GraphCheck>,
     /// Every case end to end through the twin's detectors and incidents.
@@ -89,6 +91,7 @@ impl Report {
             cases,
             unscored,
             calibration: None,
+            scale: None,
             graph_checks: Vec::new(),
             detection: None,
         }
@@ -180,6 +183,9 @@ impl Report {
         }
         if let Some(detection) = &self.detection {
             out += &detection.markdown();
+        }
+        if let Some(scale) = &self.scale {
+            out += &scale.markdown();
         }
         out
     }

@@ -67,8 +67,10 @@ pub enum Evidence {
         requests: u64,
         share: f64,
     },
-    /// Calls between two instances take longer on the wire (or in a queue
-    /// before the callee answers) than before.
+    /// Calls from one instance to another take longer outside the
+    /// callee's own spans than before: the wire, a queue, or (for a callee
+    /// without spans, such as a database) the whole call as its caller
+    /// saw it.
     NetworkDelay {
         caller: String,
         callee: String,
@@ -144,7 +146,7 @@ impl Evidence {
                 calls,
                 ..
             } => format!(
-                "calls {caller} -> {callee} wait {normal_ms:.2} ms -> {abnormal_ms:.2} ms outside the callee over {calls} calls"
+                "calls {caller} -> {callee} take {normal_ms:.2} ms -> {abnormal_ms:.2} ms outside the callee's spans over {calls} calls"
             ),
             Self::MissingCall {
                 operation,

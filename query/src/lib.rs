@@ -14,6 +14,7 @@ pub mod output;
 pub mod past_graph;
 pub mod tables;
 pub mod traces;
+pub mod window_rows;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -145,15 +146,25 @@ impl QueryEngine {
     /// Runs `request` on the query runtime; awaiting it costs the caller's
     /// runtime nothing but the wait.
     pub async fn run(&self, request: QueryRequest) -> Result<QueryResult, QueryError> {
+        let max_rows = request
+            .max_rows
+            .unwrap_or(self.config.max_rows)
+            .min(self.config.max_rows);
+        self.run_up_to(request, max_rows).await
+    }
+
+    /// Runs `request` returning at most `max_rows`, whatever the limit for
+    /// queries people type: for the engine's own bounded reads.
+    pub(crate) async fn run_up_to(
+        &self,
+        request: QueryRequest,
+        max_rows: usize,
+    ) -> Result<QueryResult, QueryError> {
         let runtime = self.runtime.as_ref().ok_or(QueryError::Stopped)?;
         let timeout = request
             .timeout
             .unwrap_or(self.config.timeout)
             .min(self.config.timeout);
-        let max_rows = request
-            .max_rows
-            .unwrap_or(self.config.max_rows)
-            .min(self.config.max_rows);
         let context = self.context();
         let running = Arc::clone(&self.running);
         let task = runtime.spawn(async move {

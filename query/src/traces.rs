@@ -170,7 +170,7 @@ const SPAN_COLUMNS: &str = "span_id, parent_span_id, service, namespace, instanc
 
 /// Positional SQL parameters (`$1`, `$2`, ...).
 #[derive(Default)]
-struct Params(Vec<ScalarValue>);
+pub(crate) struct Params(pub(crate) Vec<ScalarValue>);
 
 impl Params {
     fn bind(&mut self, value: ScalarValue) -> String {
@@ -178,11 +178,11 @@ impl Params {
         format!("${}", self.0.len())
     }
 
-    fn text(&mut self, value: &str) -> String {
+    pub(crate) fn text(&mut self, value: &str) -> String {
         self.bind(ScalarValue::Utf8(Some(value.to_owned())))
     }
 
-    fn time(&mut self, unix_nanos: i64) -> String {
+    pub(crate) fn time(&mut self, unix_nanos: i64) -> String {
         self.bind(ScalarValue::TimestampNanosecond(
             Some(unix_nanos),
             Some("UTC".into()),

@@ -1,8 +1,9 @@
 // Opens the meshtwin UI with Debian's Chromium after a fault was replayed:
 // the anomalies list shows the faulty service's alarms, and clicking one
 // selects that service; picking the incident shows its details and marks
-// the service on the graph. Writes a screenshot (of the incident) and
-// prints a JSON summary.
+// the service on the graph, its ranked causes, the top cause's
+// propagation path highlighted, and an exemplar trace that opens in the
+// waterfall. Writes a screenshot (of the incident) and prints a JSON summary.
 //
 // Usage: node ui_anomalies.mjs URL SCREENSHOT SUBJECT_ID INCIDENT_ID
 
@@ -35,7 +36,27 @@ try {
   });
   const incidentHeading = (await page.textContent("#details h2")).trim();
   const incidentMarksCart = await page.evaluate((id) => window.meshtwin.cy.getElementById(id).data("incident") === true, subject);
+  await page.waitForSelector("#causes li.cause", { timeout: TIMEOUT });
+  const causes = await page.locator("#causes li.cause").evaluateAll((items) =>
+    items.map((item) => ({
+      service: item.dataset.service,
+      picked: item.classList.contains("picked"),
+      text: item.textContent,
+      traces: [...item.querySelectorAll(".cause-traces a")].map((a) => a.title),
+    })),
+  );
+  const pathMarksCart = await page.evaluate((id) => window.meshtwin.cy.getElementById(id).data("path") === true, subject);
+  const pathEdges = await page.evaluate(() => window.meshtwin.cy.edges("[?path]").map((e) => e.id()));
   await page.screenshot({ path: screenshot });
+  let exemplarOpened = null;
+  const exemplar = causes[0]?.traces[0];
+  if (exemplar) {
+    await page.click(`#causes .cause-traces a[title="${exemplar}"]`);
+    await page.waitForFunction((id) => location.hash === `#trace=${id}` && document.querySelector("#waterfall")?.textContent.includes("cart"), exemplar, {
+      timeout: TIMEOUT,
+    });
+    exemplarOpened = exemplar;
+  }
   console.log(
     JSON.stringify({
       rows,
@@ -45,6 +66,10 @@ try {
       heading,
       incident_heading: incidentHeading,
       incident_marks_cart: incidentMarksCart,
+      causes,
+      path_marks_cart: pathMarksCart,
+      path_edges: pathEdges,
+      exemplar_opened: exemplarOpened,
       errors,
     }),
   );

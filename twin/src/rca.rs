@@ -156,7 +156,7 @@ pub fn root_causes(input: &RcaInput, windows: &Windows) -> RootCauses {
         .iter()
         .filter(|(_, score)| *score > 0.0)
         .take(REPORTED)
-        .map(|&(service, score)| cause(input, &scored, service, score))
+        .map(|&(service, score)| cause(input, &scored, service, score.min(1.0)))
         .collect();
     RootCauses {
         from_unix_nanos: windows.abnormal.0,

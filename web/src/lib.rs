@@ -6,7 +6,8 @@
 //! with `?at=T` the graph as it was, and `graph/diff` between two times:
 //! `history`),
 //! the websocket `GET /api/v1/stream` (a snapshot, then versioned
-//! deltas), SQL `POST /api/v1/query` (`query`), traces
+//! deltas), SQL `POST /api/v1/query` (`query`), root causes
+//! `POST /api/v1/rca` and `GET /api/v1/incidents/{id}/rca` (`rca`), traces
 //! `GET /api/v1/traces[/{id}]` (`traces`), Prometheus
 //! `GET /metrics`, and the browser UI at `/`.
 
@@ -16,6 +17,7 @@ mod history;
 mod instant;
 mod prometheus;
 mod query;
+mod rca;
 mod stream;
 mod traces;
 
@@ -32,6 +34,7 @@ use tokio::sync::{broadcast, watch};
 
 pub use prometheus::{WebMetrics, register_twin_metrics};
 pub use query::QueryMetrics;
+pub use rca::CauseRanker;
 
 /// What the web stage reads from.
 #[derive(Clone)]
@@ -43,6 +46,8 @@ pub struct WebState {
     /// SQL over the span store; `None` when the store is off.
     pub query: Option<Arc<meshtwin_query::QueryEngine>>,
     pub query_metrics: Arc<QueryMetrics>,
+    /// Root-cause ranking over stored windows; `None` when the store is off.
+    pub ranker: Option<Arc<dyn CauseRanker>>,
 }
 
 /// Every route of the web port.
@@ -52,6 +57,8 @@ pub fn router(state: WebState) -> Router {
         .route("/api/v1/anomalies", get(api::anomalies))
         .route("/api/v1/incidents", get(api::incidents))
         .route("/api/v1/incidents/{id}", get(api::incident))
+        .route("/api/v1/incidents/{id}/rca", get(rca::incident))
+        .route("/api/v1/rca", post(rca::rank))
         .route("/api/v1/graph/history", get(history::range))
         .route("/api/v1/graph/diff", get(history::diff))
         .route("/api/v1/stream", get(stream::upgrade))

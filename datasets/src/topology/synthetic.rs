@@ -22,6 +22,20 @@ pub const SIZES: std::ops::RangeInclusive<usize> = 10..=2_000;
 /// so that traces stay bounded on large graphs.
 const FAN_OUT: f64 = 1.6;
 
+/// The synthetic topology named `synthetic-SHAPE-N` (`layered`,
+/// `scale-free`; seed 1), if `name` is one.
+pub fn by_name(name: &str) -> Option<Topology> {
+    let rest = name.strip_prefix("synthetic-")?;
+    let (shape, services) = rest.rsplit_once('-')?;
+    let shape = match shape {
+        "layered" => Shape::Layered,
+        "scale-free" => Shape::ScaleFree,
+        _ => return None,
+    };
+    let services: usize = services.parse().ok()?;
+    SIZES.contains(&services).then(|| generate(shape, services, 1))
+}
+
 /// A topology of `services` application services (plus datastores and
 /// brokers) of the given shape; the same arguments give the same topology.
 pub fn generate(shape: Shape, services: usize, seed: u64) -> Topology {

@@ -44,6 +44,7 @@ const MIN_EXCESS: f64 = 3.0;
 const MISSING_SHARE: f64 = 0.25;
 /// A metric moves when its median is this many robust spreads away.
 const METRIC_Z: f64 = 4.0;
+const MAX_Z: f64 = 50.0;
 
 fn exemplar_ids(exemplars: &Exemplars) -> Vec<u128> {
     exemplars.0.iter().map(|(_, trace)| *trace).collect()
@@ -96,6 +97,9 @@ pub(crate) fn from_traces(input: &RcaInput, tallies: &Tallies) -> Vec<Finding> {
                 },
                 exemplars: exemplar_ids(&work.failing),
             });
+        }
+        if work.seen_by_callers {
+            continue;
         }
         if let Some((before, after)) = grew(&work.own_ms.normal, &work.own_ms.abnormal) {
             findings.push(Finding {
@@ -266,8 +270,10 @@ fn is_resource(metric: &str) -> bool {
 }
 
 /// Metrics whose median in the abnormal window is far from the normal
-/// median, in robust spreads (MAD); symptoms count half as much.
+/// median, in robust spreads (MAD); symptoms count half as much, and not
+/// at all beside traces, which show the same symptoms call by call.
 pub(crate) fn from_metrics(input: &RcaInput, windows: &Windows) -> Vec<Finding> {
+    let with_traces = !input.spans.is_empty();
     type Values = (Vec<f64>, Vec<f64>);
     let mut series: HashMap<(Name, Option<Name>, Name), Values> = HashMap::default();
     for point in &input.metrics {
@@ -298,18 +304,23 @@ pub(crate) fn from_metrics(input: &RcaInput, windows: &Windows) -> Vec<Finding> 
             .max(0.05 * before.abs())
             .max(1e-9);
         let after = median(&mut abnormal);
-        let z = (after - before) / spread;
+        // Capped: a series flat at zero that moves would be infinitely far.
+        let z = ((after - before) / spread).clamp(-MAX_Z, MAX_Z);
         if z.abs() < METRIC_Z {
             continue;
         }
         let name = input.text(metric);
-        let weight = if is_resource(name) { 1.0 } else { 0.5 };
+        let weight = match (is_resource(name), with_traces) {
+            (true, _) => 1.0,
+            (false, false) => 0.5,
+            (false, true) => continue,
+        };
         findings.push(Finding {
             service,
             instance,
             operation: None,
             kind: Kind::Metrics,
-            amount: weight * z.abs().min(50.0),
+            amount: weight * z.abs(),
             evidence: Evidence::Metric {
                 metric: name.to_owned(),
                 instance: instance.map(|i| input.text(i).to_owned()),

@@ -86,6 +86,9 @@ impl Exemplars {
 pub(crate) struct WorkTally {
     /// Own time in ms.
     pub(crate) own_ms: Pair<Moments>,
+    /// Measured by callers' CLIENT spans (a callee without spans): its
+    /// time is judged per calling instance, in `calls`, not here.
+    pub(crate) seen_by_callers: bool,
     /// Errors that start in this work.
     pub(crate) error_origins: Pair<u64>,
     pub(crate) slowest: Exemplars,
@@ -271,6 +274,19 @@ impl Tallies {
                     *self.edges.entry((owner_service, callee)).or_default() += 1;
                 }
             }
+            if answers.is_empty()
+                && let Some(callee) = span.peer
+            {
+                // A callee without spans of its own (a database): the whole
+                // call is all that is seen of it, per calling instance, so
+                // a slow caller instance is told from a slow callee.
+                let key = (owner_service, owner_instance, callee, None);
+                let tally = self.calls.entry(key).or_default();
+                tally.outside_ms.get(abnormal).add(ms(duration(span)));
+                if abnormal {
+                    tally.slowest.offer(ms(duration(span)), span.trace);
+                }
+            }
             if let Some(&first) = answers.first() {
                 let inside: u64 = answers.iter().map(|&a| duration(trace.spans[a])).sum();
                 let outside = ms(duration(span).saturating_sub(inside));
@@ -303,6 +319,7 @@ impl Tallies {
             let key = (service, instance, span.operation);
             let tally = self.work.entry(key).or_default();
             tally.own_ms.get(abnormal).add(ms(own));
+            tally.seen_by_callers |= span.kind.is_caller();
             let origin = (span.error && !child_failed[i]) || callee_origin[i];
             if origin {
                 *tally.error_origins.get(abnormal) += 1;

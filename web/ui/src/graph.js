@@ -95,6 +95,15 @@ const STYLE = [
     selector: "[?incident]",
     style: { "overlay-color": "#8250df", "overlay-opacity": 0.18, "overlay-padding": 7 },
   },
+  // The propagation path of the cause picked in an incident.
+  {
+    selector: "node[?path]",
+    style: { "border-color": "#d1242f", "border-width": 3 },
+  },
+  {
+    selector: "edge[?path]",
+    style: { "line-color": "#d1242f", "target-arrow-color": "#d1242f", width: 4 },
+  },
   {
     selector: ":selected",
     style: { "overlay-color": "#0969da", "overlay-opacity": 0.15, "overlay-padding": 6 },
@@ -197,6 +206,20 @@ export class GraphView {
       for (const node of this.cy.nodes()) node.data("incident", inside.has(node.id()));
       for (const edge of this.cy.edges()) {
         edge.data("incident", inside.has(edge.data("source")) && inside.has(edge.data("target")));
+      }
+    });
+  }
+
+  /** Highlights the path through the services named `names`, in order. */
+  markPath(names) {
+    const ids = names.map((name) => this.cy.nodes().filter((n) => n.data("name") === name).map((n) => n.id())[0]);
+    const steps = new Set();
+    for (let i = 1; i < ids.length; i++) if (ids[i - 1] && ids[i]) steps.add(`${ids[i - 1]}->${ids[i]}`);
+    const onPath = new Set(ids.filter(Boolean));
+    this.cy.batch(() => {
+      for (const node of this.cy.nodes()) node.data("path", onPath.has(node.id()));
+      for (const edge of this.cy.edges()) {
+        edge.data("path", steps.has(`${edge.data("source")}->${edge.data("target")}`));
       }
     });
   }

@@ -2,6 +2,7 @@
 
 import "./style.css";
 import { activeRows, renderAnomalies } from "./anomalies.js";
+import { loadCauses, renderCauses } from "./causes.js";
 import { incidentRows, renderIncidents } from "./incidents.js";
 import { millis, percent, rate, time } from "./format.js";
 import { GraphView } from "./graph.js";
@@ -13,6 +14,10 @@ const $ = (id) => document.getElementById(id);
 let selected = null;
 // The incident picked in the side panel, by id.
 let pickedIncident = null;
+// The picked incident's ranked causes: {id, result} or {id, error} once
+// loaded; and the cause whose path is highlighted, by service.
+let causes = null;
+let pickedCause = null;
 // The past graph on show, or null for the live one.
 let shown = null;
 const current = () => shown ?? stream;
@@ -22,6 +27,7 @@ const view = new GraphView($("graph"), (id) => {
   if (pickedIncident) {
     pickedIncident = null;
     view.markIncident([]);
+    view.markPath([]);
     renderAlarms(stream);
   }
   renderDetails();
@@ -103,6 +109,7 @@ function select(id) {
   selected = id;
   pickedIncident = null;
   view.markIncident([]);
+  view.markPath([]);
   view.cy.$(":selected").unselect();
   view.cy.getElementById(id).select();
   renderDetails();
@@ -122,8 +129,46 @@ function pickIncident(id) {
   view.cy.$(":selected").unselect();
   const incident = stream.incidents.get(id);
   view.markIncident(incident?.nodes ?? []);
+  view.markPath([]);
+  pickedCause = null;
+  causes = { id };
+  loadCauses(id).then(
+    (result) => {
+      if (causes?.id !== id) return;
+      causes = { id, result };
+      // The top cause's path is shown until another is picked.
+      if (result.causes.length) pickCause(result.causes[0]);
+      else renderDetails();
+    },
+    (error) => {
+      if (causes?.id === id) causes = { id, error: error.message };
+      renderDetails();
+    },
+  );
   renderAlarms(stream);
   renderDetails();
+}
+
+function pickCause(cause) {
+  pickedCause = cause.service;
+  view.markPath(cause.path);
+  renderDetails();
+}
+
+function causesSection(id) {
+  if (causes?.id !== id || (!causes.result && !causes.error)) {
+    const p = document.createElement("p");
+    p.className = "hint";
+    p.textContent = "Ranking causes…";
+    return p;
+  }
+  if (causes.error) {
+    const p = document.createElement("p");
+    p.className = "hint";
+    p.textContent = `No ranking: ${causes.error}`;
+    return p;
+  }
+  return renderCauses(causes.result, pickedCause, pickCause);
 }
 
 function renderIncidentDetails(panel, incident) {
@@ -139,7 +184,7 @@ function renderIncidentDetails(panel, incident) {
     }
     table.append(tr);
   }
-  panel.replaceChildren(heading, table);
+  panel.replaceChildren(heading, causesSection(incident.id), table);
 }
 
 const HEALTH_ORDER = { failing: 0, degraded: 1, healthy: 2, idle: 3 };

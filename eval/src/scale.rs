@@ -1,0 +1,156 @@
+//! How long one ranking takes on a large graph: a 200-service synthetic
+//! topology with a CPU hog on a leaf, ranked with evidence by meshtwin and
+//! by TraceRCA (the strongest baseline) on the same spans.
+
+use std::time::Instant;
+
+use meshtwin_datasets::dataset::{CaseSpec, DatasetError};
+use meshtwin_datasets::sim::{Fault, FaultKind, SimOptions};
+use meshtwin_datasets::suite::{Case, CaseKind};
+use meshtwin_twin::rca::{self, Windows};
+use serde::{Deserialize, Serialize};
+
+use crate::baselines::TraceRca;
+use crate::case_data::CaseData;
+use crate::ours::{Sources, input};
+use crate::ranker::{Ranker, Window};
+
+pub const TOPOLOGY: &str = "synthetic-layered-200";
+/// Runs per method; the median is reported.
+const RUNS: usize = 5;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scale {
+    pub topology: String,
+    pub services: usize,
+    pub spans: usize,
+    pub truth: String,
+    /// meshtwin's top cause.
+    pub top: String,
+    /// Median ms: meshtwin's ranking with evidence, paths and exemplars
+    /// (converting the case to its input included), and TraceRCA's.
+    pub meshtwin_ms: f64,
+    pub tracerca_ms: f64,
+}
+
+/// The leaf called from the highest tier: it gets the most traffic.
+fn busy_leaf(spec: &CaseSpec) -> Result<String, DatasetError> {
+    let topology = spec
+        .load_topology()
+        .map_err(|e| DatasetError::Case(e.0))?;
+    let first_caller = |service: &str| {
+        topology
+            .calls
+            .iter()
+            .filter(|c| c.to == service)
+            .map(|c| c.from.clone())
+            .min()
+    };
+    topology
+        .services
+        .iter()
+        .filter(|s| !s.kind.is_backend())
+        .filter(|s| {
+            topology
+                .calls
+                .iter()
+                .filter(|c| c.from == s.name)
+                .all(|c| {
+                    topology
+                        .services
+                        .iter()
+                        .any(|t| t.name == c.to && t.kind.is_backend())
+                })
+        })
+        .filter_map(|s| first_caller(&s.name).map(|c| (c, s)))
+        .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)))
+        .map(|(_, s)| s.name.clone())
+        .ok_or_else(|| DatasetError::Case(vec![format!("{TOPOLOGY} has no leaf service")]))
+}
+
+/// Ten minutes: normal for five, then a CPU hog on the busiest leaf.
+pub fn case() -> Result<Case, DatasetError> {
+    let mut spec = CaseSpec {
+        topology: TOPOLOGY.to_owned(),
+        duration_s: 600.0,
+        options: SimOptions::default(),
+    };
+    spec.options.faults.push(Fault {
+        kind: FaultKind::CpuHog { factor: 5.0 },
+        service: busy_leaf(&spec)?,
+        instance: 0,
+        region: None,
+        start_s: 300.0,
+        duration_s: 300.0,
+    });
+    Ok(Case {
+        name: format!("{TOPOLOGY}.cpu_hog"),
+        kind: CaseKind::Fault,
+        topology: TOPOLOGY.to_owned(),
+        fault: "cpu_hog".to_owned(),
+        spec,
+    })
+}
+
+fn median_ms(mut run: impl FnMut()) -> f64 {
+    let mut times: Vec<f64> = (0..RUNS)
+        .map(|_| {
+            let started = Instant::now();
+            run();
+            started.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[RUNS / 2]
+}
+
+pub fn measure(data: &CaseData) -> Option<Scale> {
+    let label = data.labels.first()?;
+    let window = Window {
+        normal: (data.start_unix_nano + 30_000_000_000, label.start_unix_nano),
+        abnormal: (label.start_unix_nano, label.end_unix_nano),
+    };
+    let windows = Windows {
+        normal: window.normal,
+        abnormal: window.abnormal,
+    };
+    let mut top = String::new();
+    let meshtwin_ms = median_ms(|| {
+        let causes = rca::root_causes(&input(data, Sources::Both), &windows);
+        top = causes.causes.first().map(|c| c.service.clone()).unwrap_or_default();
+    });
+    let tracerca_ms = median_ms(|| {
+        std::hint::black_box(TraceRca.rank(data, &window));
+    });
+    Some(Scale {
+        topology: TOPOLOGY.to_owned(),
+        services: data.candidates().len(),
+        spans: data.spans.len(),
+        truth: label.service.clone(),
+        top,
+        meshtwin_ms,
+        tracerca_ms,
+    })
+}
+
+impl Scale {
+    pub fn markdown(&self) -> String {
+        format!(
+            "\n## Ranking on a {services}-service graph\n\n\
+             `{topology}`, a CPU hog on `{truth}` after 5 normal minutes; {spans} spans; \
+             median of {RUNS} runs.\n\n\
+             | method | ms per ranking | vs TraceRCA | top cause |\n\
+             | --- | ---: | ---: | --- |\n\
+             | meshtwin (with evidence) | {ours:.0} | {ratio:.2}× | {top} |\n\
+             | TraceRCA | {theirs:.0} | 1.00× | |\n",
+            services = self.services,
+            topology = self.topology,
+            truth = self.truth,
+            spans = self.spans,
+            ours = self.meshtwin_ms,
+            theirs = self.tracerca_ms,
+            ratio = self.meshtwin_ms / self.tracerca_ms,
+            top = self.top,
+        )
+    }
+}
