@@ -86,7 +86,13 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<(), Failure> {
     // twin's graph check.
     let mut checks = vec![calibration::case()];
     checks.extend(config.topologies.iter().map(|t| twin_check::case(t)));
-    checks.push(scale::case().map_err(|e| Failure::Start(format!("the scale case: {e}")))?);
+    let scale_case = config
+        .scale_check_services
+        .map(scale::case)
+        .transpose()
+        .map_err(|e| Failure::Start(format!("the scale case: {e}")))?;
+    let scaled = scale_case.is_some();
+    checks.extend(scale_case);
     let checks = suite::generate(&checks, &cache.with_file_name("checks"), jobs, &|_| {})
         .map_err(|e| Failure::Start(format!("the calibration runs: {e}")))?;
     let calibration_data = CaseData::load(&checks[0].dir)
@@ -112,10 +118,15 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<(), Failure> {
     let calibration = calibration::online_boutique(&calibration_data);
     let calibrated = calibration.holds();
     report.calibration = Some(calibration);
-    let (scale_case, checks) = checks.split_last().expect("the scale case was pushed");
-    report.scale = CaseData::load(&scale_case.dir)
-        .map_err(|e| Failure::Start(format!("the scale case: {e}")))
-        .map(|data| scale::measure(&data))?;
+    let checks = match checks.split_last() {
+        Some((scale_case, rest)) if scaled => {
+            report.scale = CaseData::load(&scale_case.dir)
+                .map_err(|e| Failure::Start(format!("the scale case: {e}")))
+                .map(|data| scale::measure(&scale_case.case.topology, &data))?;
+            rest
+        }
+        _ => &checks[..],
+    };
     for case in &checks[1..] {
         let check = CaseData::load(&case.dir)
             .and_then(|data| twin_check::check(&case.case.topology, &case.dir, &data))

@@ -56,6 +56,10 @@ pub struct SuiteConfig {
     /// Keep only the first this many cases (after expansion).
     #[serde(default)]
     pub limit: Option<usize>,
+    /// Also time one root-cause ranking on a graph of this many services
+    /// (a synthetic layered topology); none when absent.
+    #[serde(default)]
+    pub scale_check_services: Option<usize>,
 }
 
 /// What a case is for.

@@ -1,6 +1,7 @@
-//! How long one ranking takes on a large graph: a 200-service synthetic
-//! topology with a CPU hog on a leaf, ranked with evidence by meshtwin and
-//! by TraceRCA (the strongest baseline) on the same spans.
+//! How long one ranking takes on a large graph: a synthetic layered
+//! topology (200 services in the `dev` suite) with a CPU hog on a leaf,
+//! ranked with evidence by meshtwin and by TraceRCA (the strongest
+//! baseline) on the same spans.
 
 use std::time::Instant;
 
@@ -15,7 +16,6 @@ use crate::case_data::CaseData;
 use crate::ours::{Sources, input};
 use crate::ranker::{Ranker, Window};
 
-pub const TOPOLOGY: &str = "synthetic-layered-200";
 /// Runs per method; the median is reported.
 const RUNS: usize = 5;
 
@@ -35,9 +35,7 @@ pub struct Scale {
 
 /// The leaf called from the highest tier: it gets the most traffic.
 fn busy_leaf(spec: &CaseSpec) -> Result<String, DatasetError> {
-    let topology = spec
-        .load_topology()
-        .map_err(|e| DatasetError::Case(e.0))?;
+    let topology = spec.load_topology().map_err(|e| DatasetError::Case(e.0))?;
     let first_caller = |service: &str| {
         topology
             .calls
@@ -51,27 +49,25 @@ fn busy_leaf(spec: &CaseSpec) -> Result<String, DatasetError> {
         .iter()
         .filter(|s| !s.kind.is_backend())
         .filter(|s| {
-            topology
-                .calls
-                .iter()
-                .filter(|c| c.from == s.name)
-                .all(|c| {
-                    topology
-                        .services
-                        .iter()
-                        .any(|t| t.name == c.to && t.kind.is_backend())
-                })
+            topology.calls.iter().filter(|c| c.from == s.name).all(|c| {
+                topology
+                    .services
+                    .iter()
+                    .any(|t| t.name == c.to && t.kind.is_backend())
+            })
         })
         .filter_map(|s| first_caller(&s.name).map(|c| (c, s)))
         .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)))
         .map(|(_, s)| s.name.clone())
-        .ok_or_else(|| DatasetError::Case(vec![format!("{TOPOLOGY} has no leaf service")]))
+        .ok_or_else(|| DatasetError::Case(vec![format!("{} has no leaf service", spec.topology)]))
 }
 
-/// Ten minutes: normal for five, then a CPU hog on the busiest leaf.
-pub fn case() -> Result<Case, DatasetError> {
+/// Ten minutes of `synthetic-layered-{services}`: normal for five, then a
+/// CPU hog on the busiest leaf.
+pub fn case(services: usize) -> Result<Case, DatasetError> {
+    let topology = format!("synthetic-layered-{services}");
     let mut spec = CaseSpec {
-        topology: TOPOLOGY.to_owned(),
+        topology: topology.clone(),
         duration_s: 600.0,
         options: SimOptions::default(),
     };
@@ -84,9 +80,9 @@ pub fn case() -> Result<Case, DatasetError> {
         duration_s: 300.0,
     });
     Ok(Case {
-        name: format!("{TOPOLOGY}.cpu_hog"),
+        name: format!("{topology}.cpu_hog"),
         kind: CaseKind::Fault,
-        topology: TOPOLOGY.to_owned(),
+        topology,
         fault: "cpu_hog".to_owned(),
         spec,
     })
@@ -104,7 +100,7 @@ fn median_ms(mut run: impl FnMut()) -> f64 {
     times[RUNS / 2]
 }
 
-pub fn measure(data: &CaseData) -> Option<Scale> {
+pub fn measure(topology: &str, data: &CaseData) -> Option<Scale> {
     let label = data.labels.first()?;
     let window = Window {
         normal: (data.start_unix_nano + 30_000_000_000, label.start_unix_nano),
@@ -117,13 +113,17 @@ pub fn measure(data: &CaseData) -> Option<Scale> {
     let mut top = String::new();
     let meshtwin_ms = median_ms(|| {
         let causes = rca::root_causes(&input(data, Sources::Both), &windows);
-        top = causes.causes.first().map(|c| c.service.clone()).unwrap_or_default();
+        top = causes
+            .causes
+            .first()
+            .map(|c| c.service.clone())
+            .unwrap_or_default();
     });
     let tracerca_ms = median_ms(|| {
         std::hint::black_box(TraceRca.rank(data, &window));
     });
     Some(Scale {
-        topology: TOPOLOGY.to_owned(),
+        topology: topology.to_owned(),
         services: data.candidates().len(),
         spans: data.spans.len(),
         truth: label.service.clone(),
@@ -136,9 +136,9 @@ pub fn measure(data: &CaseData) -> Option<Scale> {
 impl Scale {
     pub fn markdown(&self) -> String {
         format!(
-            "\n## Ranking on a {services}-service graph\n\n\
-             `{topology}`, a CPU hog on `{truth}` after 5 normal minutes; {spans} spans; \
-             median of {RUNS} runs.\n\n\
+            "\n## Ranking on a large graph: `{topology}`\n\n\
+             {services} candidates (services, databases, caches); a CPU hog on `{truth}` \
+             after 5 normal minutes; {spans} spans; median of {RUNS} runs.\n\n\
              | method | ms per ranking | vs TraceRCA | top cause |\n\
              | --- | ---: | ---: | --- |\n\
              | meshtwin (with evidence) | {ours:.0} | {ratio:.2}× | {top} |\n\

@@ -226,7 +226,8 @@ async fn a_replayed_fault_is_flagged_on_its_service_within_half_a_minute() {
     assert!(ranked.1["metric_points"].as_u64() > Some(0), "{}", ranked.1);
     // Before the fault, cart's errors had not started: whatever else the
     // window holds, nothing blames cart.
-    let calm = serde_json::json!({"from": fault_start / SECOND - 180, "to": fault_start / SECOND - 60});
+    let calm =
+        serde_json::json!({"from": fault_start / SECOND - 180, "to": fault_start / SECOND - 60});
     let calm = post_json(&rca_url, &calm).await.1;
     let blames_cart = calm["causes"]
         .as_array()

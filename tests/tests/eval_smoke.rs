@@ -46,7 +46,16 @@ fn the_smoke_suite_is_generated_scored_reported_and_cached() {
         .collect();
     assert_eq!(
         methods,
-        ["random", "3-sigma", "BARO", "MicroRank", "TraceRCA"]
+        [
+            "meshtwin",
+            "meshtwin (traces only)",
+            "meshtwin (metrics only)",
+            "random",
+            "3-sigma",
+            "BARO",
+            "MicroRank",
+            "TraceRCA"
+        ]
     );
     // Every case also went end to end through the twin's detectors.
     let detection = &report["detection"];
@@ -80,6 +89,7 @@ fn the_smoke_suite_is_generated_scored_reported_and_cached() {
     // Signal beats chance: the error-driven methods find injected 5xx
     // and crashes that a random order does not.
     assert!(overall("TraceRCA") > overall("random"), "{text}");
+    assert!(overall("meshtwin") >= overall("TraceRCA"), "{text}");
     assert!(overall("BARO") > overall("random"), "{text}");
     let unscored = report["unscored"].as_array().unwrap();
     assert_eq!(unscored.len(), 2, "the load surge and the fault-free run");

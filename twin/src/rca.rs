@@ -25,6 +25,8 @@ mod tally;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
+
 use foldhash::{HashMap, HashSet};
 use meshtwin_model::rca::{Cause, Evidence, RootCauses};
 
@@ -59,9 +61,16 @@ fn score(input: &RcaInput, windows: &Windows) -> Scored {
     let tallies = Tallies::count(input, windows);
     let mut found = findings::from_traces(input, &tallies);
     found.extend(findings::from_metrics(input, windows));
+    // In a fixed order, so sums of floats come out the same every run.
+    found.sort_by(|a, b| {
+        (a.kind, a.service, a.instance, a.operation)
+            .cmp(&(b.kind, b.service, b.instance, b.operation))
+            .then_with(|| a.amount.total_cmp(&b.amount))
+            .then_with(|| a.evidence.describe().cmp(&b.evidence.describe()))
+    });
     // Per kind and service: the amount; metrics count a service's
     // strongest finding only (many instances would otherwise add up).
-    let mut amounts: HashMap<(Kind, Name), f64> = HashMap::default();
+    let mut amounts: BTreeMap<(Kind, Name), f64> = BTreeMap::new();
     for finding in &found {
         let amount = amounts.entry((finding.kind, finding.service)).or_default();
         *amount = match finding.kind {
@@ -69,20 +78,22 @@ fn score(input: &RcaInput, windows: &Windows) -> Scored {
             _ => *amount + finding.amount,
         };
     }
-    let mut totals: HashMap<Kind, f64> = HashMap::default();
+    let mut totals: BTreeMap<Kind, f64> = BTreeMap::new();
     for (&(kind, _), amount) in &amounts {
         *totals.entry(kind).or_default() += amount;
     }
     let with_traces = totals.keys().any(|k| *k != Kind::Metrics);
     let weights: f64 = totals.keys().map(|k| weight(*k, with_traces)).sum();
-    let mut scores: HashMap<Name, f64> = HashMap::default();
+    let mut scores: BTreeMap<Name, f64> = BTreeMap::new();
     for (&(kind, service), amount) in &amounts {
         *scores.entry(service).or_default() +=
             weight(kind, with_traces) * amount / totals[&kind] / weights;
     }
     // Every service seen is a candidate; those without findings are
     // ordered by how much their own work suffered, a tiny tie-breaker.
-    for (&service, tally) in &tallies.services {
+    let mut services: Vec<_> = tallies.services.iter().collect();
+    services.sort_unstable_by_key(|(service, _)| **service);
+    for (&service, tally) in services {
         *scores.entry(service).or_default() += 1e-4 * symptom(tally).min(1.0);
     }
     for point in &input.metrics {

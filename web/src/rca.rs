@@ -125,7 +125,12 @@ pub(crate) async fn incident(State(state): State<WebState>, Path(id): Path<Strin
         .incidents
         .iter()
         .find(|i| i.id == id)
-        .map(|i| (i.opened_unix_nanos, i.resolved_unix_nanos.unwrap_or(i.updated_unix_nanos)));
+        .map(|i| {
+            (
+                i.opened_unix_nanos,
+                i.resolved_unix_nanos.unwrap_or(i.updated_unix_nanos),
+            )
+        });
     let Some((opened, last)) = found else {
         let body = serde_json::json!({
             "error": format!("no incident {id} (the latest 500 are kept)"),
@@ -162,7 +167,9 @@ async fn ranked(state: &WebState, normal: (i64, i64), abnormal: (i64, i64)) -> R
         (points.truncated, "the metric points"),
     ] {
         if truncated {
-            notes.push(format!("{what} were cut at the read limit; ranked from those read"));
+            notes.push(format!(
+                "{what} were cut at the read limit; ranked from those read"
+            ));
         }
     }
     let mut spans = before.rows;
@@ -176,7 +183,8 @@ async fn ranked(state: &WebState, normal: (i64, i64), abnormal: (i64, i64)) -> R
             Json(causes).into_response()
         }
         Err(error) => {
-            let body = serde_json::json!({"error": format!("ranking failed: {error}"), "kind": "failed"});
+            let body =
+                serde_json::json!({"error": format!("ranking failed: {error}"), "kind": "failed"});
             (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
         }
     }

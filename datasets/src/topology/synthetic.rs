@@ -33,7 +33,9 @@ pub fn by_name(name: &str) -> Option<Topology> {
         _ => return None,
     };
     let services: usize = services.parse().ok()?;
-    SIZES.contains(&services).then(|| generate(shape, services, 1))
+    SIZES
+        .contains(&services)
+        .then(|| generate(shape, services, 1))
 }
 
 /// A topology of `services` application services (plus datastores and
@@ -293,6 +295,24 @@ fn call(from: &str, to: &str, operation: &str, probability: f64) -> CallSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn synthetic_topologies_are_found_by_name() {
+        let named = by_name("synthetic-layered-200").expect("a synthetic name");
+        assert_eq!(named, generate(Shape::Layered, 200, 1));
+        assert_eq!(
+            by_name("synthetic-scale-free-50"),
+            Some(generate(Shape::ScaleFree, 50, 1))
+        );
+        for other in [
+            "online-boutique",
+            "synthetic-ring-20",
+            "synthetic-layered-5",
+            "synthetic-layered-x",
+        ] {
+            assert_eq!(by_name(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn synthetic_topologies_are_valid_reproducible_and_sized() {

@@ -188,10 +188,11 @@ fn tables(
     out
 }
 
-/// The report's end-to-end section (detection, incidents), its heading
-/// made a paragraph so it nests under the benchmark's own heading.
-fn end_to_end(markdown: &str) -> String {
-    let Some(start) = markdown.find("## End to end") else {
+/// The report's section whose heading starts with `heading` (end to end,
+/// the 200-service timing), its heading made a paragraph so it nests
+/// under the benchmark's own heading.
+fn section(markdown: &str, heading: &str) -> String {
+    let Some(start) = markdown.find(&format!("## {heading}")) else {
         return String::new();
     };
     let section = &markdown[start..];
@@ -249,7 +250,10 @@ fn main() -> ExitCode {
         spans,
         meshtwin_tests::tools::bytes_under(&cache, None),
     );
-    table += &end_to_end(&std::fs::read_to_string(out.join("report.md")).unwrap_or_default());
+    let markdown = std::fs::read_to_string(out.join("report.md")).unwrap_or_default();
+    table += &section(&markdown, "End to end");
+    table += "\n";
+    table += &section(&markdown, "Ranking on a");
     table.push('\n');
     if let Some(reason) = &busy {
         table = format!("**Measured on a busy machine ({reason}); suspect.**\n\n{table}");
