@@ -3,6 +3,8 @@
 //! in its kind's unit (errors, milliseconds, calls, retries, robust z).
 //! Only changes too large to be noise become findings.
 
+use std::collections::BTreeMap;
+
 use foldhash::HashMap;
 use meshtwin_model::rca::Evidence;
 
@@ -63,8 +65,15 @@ fn grew(normal: &Moments, abnormal: &Moments) -> Option<(f64, f64)> {
 }
 
 /// Counts above what the normal rate predicts, when the excess is real.
+/// The normal rate is Laplace's rule of succession, `(k + 1) / (n + 1)`
+/// (a window without errors does not make them impossible), when there
+/// was a normal window for this work at all.
 fn excess(normal: u64, normal_of: u64, abnormal: u64, abnormal_of: u64) -> Option<(f64, f64)> {
-    let expected = abnormal_of as f64 * normal as f64 / normal_of.max(1) as f64;
+    let rate = match normal_of {
+        0 => 0.0,
+        n => (normal + 1) as f64 / (n + 1) as f64,
+    };
+    let expected = abnormal_of as f64 * rate;
     let excess = abnormal as f64 - expected;
     (excess >= MIN_EXCESS && excess >= MIN_EXCESS * (expected + 1.0).sqrt())
         .then_some((expected, excess))
@@ -213,8 +222,8 @@ fn network_delays(input: &RcaInput, tallies: &Tallies) -> Vec<Finding> {
     findings
 }
 
-/// Operations whose successful requests stopped calling a service they
-/// called before: a change in the caller (a deploy, a flag), not in the
+/// Operations whose requests stopped calling a service they called
+/// before (a failed call still counts as made): a change in the caller (a deploy, a flag), not in the
 /// callee, whose other callers still reach it.
 fn missing_calls(input: &RcaInput, tallies: &Tallies) -> Vec<Finding> {
     let mut findings = Vec::new();
@@ -270,12 +279,16 @@ fn is_resource(metric: &str) -> bool {
 }
 
 /// Metrics whose median in the abnormal window is far from the normal
-/// median, in robust spreads (MAD); symptoms count half as much, and not
-/// at all beside traces, which show the same symptoms call by call.
+/// median, in robust spreads (MAD, at least 5 % of the median and 1 % of
+/// the metric's largest median across services, so a near-idle series
+/// does not move by a hair and count). Resources count only when they
+/// rise (a fault burns CPU or leaks memory; a service that gets less work
+/// uses less). Symptoms count half as much, and not at all beside traces,
+/// which show the same symptoms call by call.
 pub(crate) fn from_metrics(input: &RcaInput, windows: &Windows) -> Vec<Finding> {
     let with_traces = !input.spans.is_empty();
     type Values = (Vec<f64>, Vec<f64>);
-    let mut series: HashMap<(Name, Option<Name>, Name), Values> = HashMap::default();
+    let mut series: BTreeMap<(Name, Option<Name>, Name), Values> = BTreeMap::new();
     for point in &input.metrics {
         if !point.value.is_finite() {
             continue;
@@ -293,28 +306,38 @@ pub(crate) fn from_metrics(input: &RcaInput, windows: &Windows) -> Vec<Finding> 
             values.0.push(point.value);
         }
     }
-    let mut findings = Vec::new();
+    let mut medians = Vec::new();
+    let mut largest: HashMap<Name, f64> = HashMap::default();
     for ((service, instance, metric), (mut normal, mut abnormal)) in series {
         if normal.len() < MIN_SAMPLES as usize || abnormal.len() < 2 {
             continue;
         }
         let before = median(&mut normal);
         let mut deviations: Vec<f64> = normal.iter().map(|v| (v - before).abs()).collect();
-        let spread = (1.4826 * median(&mut deviations))
-            .max(0.05 * before.abs())
-            .max(1e-9);
+        let mad = 1.4826 * median(&mut deviations);
         let after = median(&mut abnormal);
-        // Capped: a series flat at zero that moves would be infinitely far.
-        let z = ((after - before) / spread).clamp(-MAX_Z, MAX_Z);
-        if z.abs() < METRIC_Z {
-            continue;
-        }
+        let top = largest.entry(metric).or_default();
+        *top = top.max(before.abs());
+        medians.push((service, instance, metric, before, after, mad));
+    }
+    let mut findings = Vec::new();
+    for (service, instance, metric, before, after, mad) in medians {
         let name = input.text(metric);
-        let weight = match (is_resource(name), with_traces) {
+        let resource = is_resource(name);
+        let weight = match (resource, with_traces) {
             (true, _) => 1.0,
             (false, false) => 0.5,
             (false, true) => continue,
         };
+        let spread = mad
+            .max(0.05 * before.abs())
+            .max(0.01 * largest[&metric])
+            .max(f64::MIN_POSITIVE);
+        // Capped: a series flat at zero that moves would be infinitely far.
+        let z = ((after - before) / spread).clamp(-MAX_Z, MAX_Z);
+        if z.abs() < METRIC_Z || (resource && z < 0.0) {
+            continue;
+        }
         findings.push(Finding {
             service,
             instance,

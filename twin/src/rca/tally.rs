@@ -113,9 +113,10 @@ pub(crate) struct ServiceTally {
 pub(crate) struct Tallies {
     pub(crate) work: HashMap<WorkKey, WorkTally>,
     pub(crate) calls: HashMap<CallKey, CallTally>,
-    /// `(service, operation)`: requests that succeeded, per window.
+    /// `(service, operation)`: requests, per window.
     pub(crate) requests: HashMap<(Name, Name), Pair<u64>>,
-    /// `(service, operation, callee)`: calls made by requests that succeeded.
+    /// `(service, operation, callee)`: calls made by those requests (a
+    /// call that failed still counts as made).
     pub(crate) fan_out: HashMap<(Name, Name, Name), Pair<u64>>,
     /// Per callee: calls and retries of them.
     pub(crate) retries: HashMap<Name, Pair<(u64, u64)>>,
@@ -263,10 +264,8 @@ impl Tallies {
                 None => span.peer,
             };
             if let Some(callee) = callee {
-                if !owner_span.error {
-                    let key = (owner_service, owner_span.operation, callee);
-                    *self.fan_out.entry(key).or_default().get(abnormal) += 1;
-                }
+                let key = (owner_service, owner_span.operation, callee);
+                *self.fan_out.entry(key).or_default().get(abnormal) += 1;
                 let retries = self.retries.entry(callee).or_default().get(abnormal);
                 retries.0 += 1;
                 retries.1 += u64::from(span.retries);
@@ -330,13 +329,11 @@ impl Tallies {
                     tally.failing.offer(1.0, span.trace);
                 }
             }
-            if !span.error {
-                *self
-                    .requests
-                    .entry((service, span.operation))
-                    .or_default()
-                    .get(abnormal) += 1;
-            }
+            *self
+                .requests
+                .entry((service, span.operation))
+                .or_default()
+                .get(abnormal) += 1;
             let service_tally = self.services.entry(service).or_default();
             service_tally
                 .duration_ms
