@@ -183,19 +183,3 @@ fn a_fault_is_detected_end_to_end_by_an_incident_holding_its_service() {
         summary.markdown()
     );
 }
-
-#[test]
-#[ignore]
-fn debug_print_case() {
-    let dir = std::env::var("CASE_DIR").unwrap();
-    let data = CaseData::load(std::path::Path::new(&dir)).unwrap();
-    let window = crate::window(&data).unwrap();
-    let windows = meshtwin_twin::rca::Windows { normal: window.normal, abnormal: window.abnormal };
-    let input = crate::ours::input(&data, crate::ours::Sources::Both);
-    let causes = meshtwin_twin::rca::root_causes(&input, &windows);
-    println!("{:?}", data.labels);
-    for c in causes.causes.iter().take(4) {
-        println!("{} {:.3}", c.service, c.score);
-        for e in &c.evidence { println!("   {} share {:.2}", e.describe(), e.share()); }
-    }
-}

@@ -12,10 +12,11 @@
 //! Each kind of finding is normalised to shares of its kind's total, and
 //! a service's score is the weighted mean of its shares over the kinds
 //! present: 1 for errors, latency and missing calls, 0.3 for retries (an
-//! echo of errors or delays), and metrics 0.5 beside traces or 1 alone.
-//! So a service that explains all of the window's excess errors and none
-//! of its latency scores 0.5 when latency grew too; two faults of
-//! different kinds share the top. Pure and deterministic: the same input
+//! echo of errors or delays), and metrics 0.5 beside traces or 1 alone;
+//! the kinds from traces also by how much of the window they touch
+//! ([`kind_weights`]). So a service that explains all of the window's
+//! excess errors and none of its latency scores about half when latency
+//! grew as widely; two faults of different kinds share the top (ADR 009). Pure and deterministic: the same input
 //! gives the same ranking.
 
 mod findings;
@@ -50,6 +51,34 @@ fn weight(kind: Kind, with_traces: bool) -> f64 {
     }
 }
 
+/// Each kind's weight: its base weight, and for the kinds from traces,
+/// times the square root of how much of the window it touches (excess
+/// errors per request, excess milliseconds per millisecond of work,
+/// missing calls per call, excess retries per call) against the kind that
+/// touches the most; so a rise of a tenth of a millisecond in one
+/// operation does not weigh as much as a quarter of all requests failing.
+fn kind_weights(totals: &BTreeMap<Kind, f64>, tallies: &Tallies) -> BTreeMap<Kind, f64> {
+    let with_traces = totals.keys().any(|k| *k != Kind::Metrics);
+    let reach: BTreeMap<Kind, f64> = totals
+        .iter()
+        .filter_map(|(&kind, &total)| {
+            let of = tallies.extent(kind)?;
+            Some((kind, total / (of + total).max(f64::MIN_POSITIVE)))
+        })
+        .collect();
+    let widest = reach.values().copied().fold(0.0, f64::max);
+    totals
+        .keys()
+        .map(|&kind| {
+            let relative = match reach.get(&kind) {
+                Some(r) if widest > 0.0 => (r / widest).sqrt(),
+                _ => 1.0,
+            };
+            (kind, weight(kind, with_traces) * relative)
+        })
+        .collect()
+}
+
 /// Every candidate with its score, most likely first, plus what explains it.
 struct Scored {
     order: Vec<(Name, f64)>,
@@ -82,12 +111,12 @@ fn score(input: &RcaInput, windows: &Windows) -> Scored {
     for (&(kind, _), amount) in &amounts {
         *totals.entry(kind).or_default() += amount;
     }
-    let with_traces = totals.keys().any(|k| *k != Kind::Metrics);
-    let weights: f64 = totals.keys().map(|k| weight(*k, with_traces)).sum();
+    let kind_weights = kind_weights(&totals, &tallies);
+    let weights: f64 = kind_weights.values().sum();
     let mut scores: BTreeMap<Name, f64> = BTreeMap::new();
     for (&(kind, service), amount) in &amounts {
         *scores.entry(service).or_default() +=
-            weight(kind, with_traces) * amount / totals[&kind] / weights;
+            kind_weights[&kind] * amount / totals[&kind] / weights;
     }
     // Every service seen is a candidate; those without findings are
     // ordered by how much their own work suffered, a tiny tie-breaker.
@@ -109,7 +138,7 @@ fn score(input: &RcaInput, windows: &Windows) -> Scored {
         .map(|mut finding| {
             let share = finding.amount / totals[&finding.kind];
             set_share(&mut finding.evidence, share);
-            let contribution = weight(finding.kind, with_traces) * share / weights;
+            let contribution = kind_weights[&finding.kind] * share / weights;
             (finding, contribution)
         })
         .collect();

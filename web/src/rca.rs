@@ -70,12 +70,16 @@ fn instant(name: &str, value: &serde_json::Value) -> Result<i64, String> {
 }
 
 /// The normal window before `from`, as long as `[from, to)` within bounds.
-fn normal_before(from: i64, to: i64) -> (i64, i64) {
+fn normal_before(from: i64, to: i64) -> Interval {
     let length = (to - from).clamp(5 * MINUTE, 30 * MINUTE);
     (from - length, from)
 }
 
-fn windows(request: &RcaRequest) -> Result<((i64, i64), (i64, i64)), String> {
+/// `[from, to)` in Unix nanoseconds.
+type Interval = (i64, i64);
+
+/// The normal and the abnormal window asked for.
+fn windows(request: &RcaRequest) -> Result<(Interval, Interval), String> {
     let from = instant("from", &request.from)?;
     let to = instant("to", &request.to)?;
     if to <= from {
@@ -143,7 +147,7 @@ pub(crate) async fn incident(State(state): State<WebState>, Path(id): Path<Strin
     ranked(&state, normal_before(from, to), (from, to)).await
 }
 
-async fn ranked(state: &WebState, normal: (i64, i64), abnormal: (i64, i64)) -> Response {
+async fn ranked(state: &WebState, normal: Interval, abnormal: Interval) -> Response {
     let (Some(query), Some(ranker)) = (&state.query, &state.ranker) else {
         return unavailable("the span store is off (store.enabled = false): nothing to rank from");
     };

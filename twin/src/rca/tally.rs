@@ -127,6 +127,32 @@ pub(crate) struct Tallies {
     pub(crate) spans: u64,
 }
 
+impl Tallies {
+    /// How much of the abnormal window a kind of evidence is measured
+    /// against: requests (errors), milliseconds of work and of calls
+    /// (latency), calls (missing calls, retries); `None` for metrics.
+    pub(crate) fn extent(&self, kind: super::findings::Kind) -> Option<f64> {
+        use super::findings::Kind;
+        match kind {
+            Kind::Errors => Some(self.work.values().map(|w| w.own_ms.abnormal.n as f64).sum()),
+            Kind::Latency => Some(
+                self.work
+                    .values()
+                    .map(|w| w.own_ms.abnormal.sum)
+                    .sum::<f64>()
+                    + self
+                        .calls
+                        .values()
+                        .map(|c| c.outside_ms.abnormal.sum)
+                        .sum::<f64>(),
+            ),
+            Kind::MissingCalls => Some(self.fan_out.values().map(|c| c.abnormal as f64).sum()),
+            Kind::Retries => Some(self.retries.values().map(|r| r.abnormal.0 as f64).sum()),
+            Kind::Metrics => None,
+        }
+    }
+}
+
 /// Length of the union of `intervals` clipped to `[from, to)`.
 fn covered(intervals: &mut [(u64, u64)], from: u64, to: u64) -> u64 {
     intervals.sort_unstable();
