@@ -56,7 +56,11 @@ fn input(spans: &[WindowSpan], points: &[WindowPoint]) -> RcaInput {
             start: nanos(row.start_unix_nanos),
             end: nanos(row.end_unix_nanos),
             error: row.error,
-            retries: 0,
+            retries: row
+                .retries
+                .as_deref()
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or(0),
         };
         input.spans.push(span);
     }

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::anomaly::Anomaly;
+
 /// A ranking over one window, compared with the normal window before it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RootCauses {
@@ -40,6 +42,10 @@ pub struct Cause {
     pub path: Vec<String>,
     /// Traces of the abnormal window that show the evidence.
     pub exemplars: Vec<String>,
+    /// The detectors' alarms on this service's node in the window, when
+    /// the twin still holds them (its latest 1,000), oldest first.
+    #[serde(default)]
+    pub alarms: Vec<Anomaly>,
 }
 
 /// One reason a candidate is suspected. Each carries the numbers it was

@@ -21,6 +21,9 @@ pub struct WindowSpan {
     pub start_unix_nanos: i64,
     pub end_unix_nanos: i64,
     pub error: bool,
+    /// Attempts beyond the first, when the span says
+    /// (`http.request.resend_count`, or the proxy's `mesh.retry.attempt`).
+    pub retries: Option<String>,
 }
 
 /// One metric point: a gauge's or sum's value, or a histogram's mean.
@@ -51,7 +54,9 @@ impl QueryEngine {
         let sql = format!(
             "SELECT trace_id, span_id, parent_span_id, service, instance, name, kind, peer, \
                CAST(start_time AS BIGINT) AS start_unix_nanos, \
-               CAST(end_time AS BIGINT) AS end_unix_nanos, error \
+               CAST(end_time AS BIGINT) AS end_unix_nanos, error, \
+               COALESCE(attributes['http.request.resend_count'], \
+                        attributes['mesh.retry.attempt']) AS retries \
              FROM spans WHERE start_time >= {} AND start_time < {}",
             params.time(range.from),
             params.time(range.to)

@@ -11,6 +11,9 @@ import { chromium } from "playwright-core";
 
 const [url, screenshot, subject, incidentId] = process.argv.slice(2);
 const TIMEOUT = 15000;
+// Ranking reads both windows from the store: slower in a debug build on a
+// busy machine; a bound against hanging, not a speed check.
+const RANKING_TIMEOUT = 90000;
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -36,12 +39,13 @@ try {
   });
   const incidentHeading = (await page.textContent("#details h2")).trim();
   const incidentMarksCart = await page.evaluate((id) => window.meshtwin.cy.getElementById(id).data("incident") === true, subject);
-  await page.waitForSelector("#causes li.cause", { timeout: TIMEOUT });
+  await page.waitForSelector("#causes li.cause", { timeout: RANKING_TIMEOUT });
   const causes = await page.locator("#causes li.cause").evaluateAll((items) =>
     items.map((item) => ({
       service: item.dataset.service,
       picked: item.classList.contains("picked"),
       text: item.textContent,
+      alarms: item.querySelector(".cause-alarms")?.textContent,
       traces: [...item.querySelectorAll(".cause-traces a")].map((a) => a.title),
     })),
   );

@@ -260,6 +260,7 @@ fn cause(input: &RcaInput, scored: &Scored, service: Name, score: f64) -> Cause 
             .collect(),
         path: path(input, &scored.tallies, service),
         exemplars,
+        alarms: Vec::new(),
     }
 }
 

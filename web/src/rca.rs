@@ -8,6 +8,9 @@
 //! old. `GET /api/v1/incidents/{id}/rca` does the same over an incident:
 //! from a minute before it opened to when it was last updated.
 //!
+//! Each cause also lists the detectors' alarms on its node in the window
+//! (of the latest 1,000 the twin holds).
+//!
 //! Errors are JSON `{error, kind}`: 400, 404 (no such incident), 503 (no
 //! store), 504 (the store read timed out).
 
@@ -17,6 +20,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use meshtwin_model::anomaly::Subject;
 use meshtwin_model::rca::RootCauses;
 use meshtwin_query::traces::TimeRange;
 use meshtwin_query::window_rows::{WindowPoint, WindowSpan};
@@ -102,6 +106,23 @@ fn windows(request: &RcaRequest) -> Result<(Interval, Interval), String> {
     Ok((normal, (from, to)))
 }
 
+/// The detectors' alarms on each cause's node (`namespace/service` or
+/// `service`) within the abnormal window, from those the twin holds.
+fn attach_alarms(state: &WebState, causes: &mut RootCauses) {
+    let (from, to) = (causes.from_unix_nanos, causes.to_unix_nanos);
+    let view = state.view.borrow();
+    for cause in &mut causes.causes {
+        let on_node = |id: &str| id.rsplit('/').next() == Some(cause.service.as_str());
+        cause.alarms = view
+            .anomalies
+            .iter()
+            .filter(|a| a.subject == Subject::Node && on_node(&a.id))
+            .filter(|a| from <= a.at_unix_nanos && a.at_unix_nanos < to)
+            .cloned()
+            .collect();
+    }
+}
+
 /// `POST /api/v1/rca`.
 pub(crate) async fn rank(State(state): State<WebState>, body: axum::body::Bytes) -> Response {
     let request: RcaRequest = match serde_json::from_slice(&body) {
@@ -184,6 +205,7 @@ async fn ranked(state: &WebState, normal: Interval, abnormal: Interval) -> Respo
     match work.await {
         Ok(mut causes) => {
             causes.notes.extend(notes);
+            attach_alarms(state, &mut causes);
             Json(causes).into_response()
         }
         Err(error) => {

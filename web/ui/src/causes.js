@@ -1,6 +1,7 @@
 // Ranked root causes of an incident (GET /api/v1/incidents/{id}/rca): each
-// with its score, the evidence behind it, the path the effect took up the
-// graph, and exemplar traces that open in the waterfall.
+// with its score, the evidence behind it, the detectors' alarms on it, the
+// path the effect took up the graph, and exemplar traces that open in the
+// waterfall.
 
 import { getJson } from "./api.js";
 
@@ -66,6 +67,16 @@ export function renderCauses(result, pickedService, onPick) {
     const path = document.createElement("div");
     path.className = "cause-path";
     path.textContent = `path: ${cause.path.join(" → ")}`;
+    const alarms = document.createElement("div");
+    alarms.className = "cause-alarms";
+    const counts = new Map();
+    for (const a of cause.alarms ?? []) {
+      const key = `${a.signal.replaceAll("_", " ")} ${a.deviation}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    alarms.textContent = counts.size
+      ? `alarms: ${[...counts].map(([k, n]) => `${k} ×${n}`).join(", ")}`
+      : "alarms: none on its node";
     const traces = document.createElement("div");
     traces.className = "cause-traces";
     traces.append("traces: ");
@@ -78,7 +89,7 @@ export function renderCauses(result, pickedService, onPick) {
       traces.append(a, " ");
     }
     if (!cause.exemplars.length) traces.append("none");
-    item.append(title, evidence, path, traces);
+    item.append(title, evidence, alarms, path, traces);
     item.addEventListener("click", () => onPick(cause));
     list.append(item);
   }
