@@ -32,6 +32,11 @@ fn host(peer: &str) -> &str {
     }
 }
 
+/// An attribute holding a count, 0 when absent or unreadable.
+fn count(text: Option<&str>) -> u32 {
+    text.and_then(|n| n.trim().parse().ok()).unwrap_or(0)
+}
+
 fn nanos(at: i64) -> u64 {
     u64::try_from(at).unwrap_or(0)
 }
@@ -56,11 +61,9 @@ fn input(spans: &[WindowSpan], points: &[WindowPoint]) -> RcaInput {
             start: nanos(row.start_unix_nanos),
             end: nanos(row.end_unix_nanos),
             error: row.error,
-            retries: row
-                .retries
-                .as_deref()
-                .and_then(|n| n.trim().parse().ok())
-                .unwrap_or(0),
+            retries: count(row.retries.as_deref()),
+            ejections: count(row.ejections.as_deref()),
+            breaker_open: row.breaker.as_deref() == Some("open"),
         };
         input.spans.push(span);
     }

@@ -53,6 +53,9 @@ pub fn input(data: &CaseData, sources: Sources) -> RcaInput {
                 end: s.end,
                 error: s.error,
                 retries: s.retries,
+                // The simulation has no proxies: nothing ejects or trips.
+                ejections: 0,
+                breaker_open: false,
             })
             .collect();
     }

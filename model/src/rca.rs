@@ -100,6 +100,14 @@ pub enum Evidence {
         expected: f64,
         share: f64,
     },
+    /// The mesh turned calls to this service away more often than before:
+    /// endpoints ejected after failures, breakers open.
+    Resilience {
+        ejections: u64,
+        breaker_open: u64,
+        expected: f64,
+        share: f64,
+    },
     /// A metric of this service moved away from its normal range.
     Metric {
         metric: String,
@@ -119,6 +127,7 @@ impl Evidence {
             | Self::NetworkDelay { share, .. }
             | Self::MissingCall { share, .. }
             | Self::Retries { share, .. }
+            | Self::Resilience { share, .. }
             | Self::Metric { share, .. } => *share,
         }
     }
@@ -166,6 +175,14 @@ impl Evidence {
             Self::Retries {
                 retries, expected, ..
             } => format!("{retries} retries of calls to it ({expected:.1} expected)"),
+            Self::Resilience {
+                ejections,
+                breaker_open,
+                expected,
+                ..
+            } => format!(
+                "{ejections} endpoint ejections and {breaker_open} calls refused by an open breaker ({expected:.1} expected)"
+            ),
             Self::Metric {
                 metric,
                 normal,

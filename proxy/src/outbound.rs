@@ -223,6 +223,14 @@ impl Outbound {
             if let Some(fault) = outcome.fault {
                 span.string("mesh.fault.injected", fault);
             }
+            // Resilience events, which root-cause ranking reads as mesh
+            // signals against the callee; only on requests that had them.
+            if outcome.ejections > 0 {
+                span.int("mesh.endpoint.ejections", i64::from(outcome.ejections));
+            }
+            if outcome.breaker_open {
+                span.string("mesh.breaker", "open");
+            }
         }
         match outcome.result {
             Ok(response) => {

@@ -24,6 +24,9 @@ pub struct WindowSpan {
     /// Attempts beyond the first, when the span says
     /// (`http.request.resend_count`, or the proxy's `mesh.retry.attempt`).
     pub retries: Option<String>,
+    /// The proxy's `mesh.endpoint.ejections` and `mesh.breaker`.
+    pub ejections: Option<String>,
+    pub breaker: Option<String>,
 }
 
 /// One metric point: a gauge's or sum's value, or a histogram's mean.
@@ -56,7 +59,9 @@ impl QueryEngine {
                CAST(start_time AS BIGINT) AS start_unix_nanos, \
                CAST(end_time AS BIGINT) AS end_unix_nanos, error, \
                COALESCE(attributes['http.request.resend_count'], \
-                        attributes['mesh.retry.attempt']) AS retries \
+                        attributes['mesh.retry.attempt']) AS retries, \
+               attributes['mesh.endpoint.ejections'] AS ejections, \
+               attributes['mesh.breaker'] AS breaker \
              FROM spans WHERE start_time >= {} AND start_time < {}",
             params.time(range.from),
             params.time(range.to)

@@ -69,6 +69,12 @@ pub async fn post(url: &str, content_type: &str, extra: &[(&str, &str)], body: V
 
 /// The value of an unlabelled or labelled sample in a Prometheus text page:
 /// `name` is matched up to the value, e.g. `meshtwin_twin_spans_ingested_total`.
+/// POSTs `body` as JSON: the status and the JSON answer.
+pub async fn post_json(url: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let reply = post(url, "application/json", &[], body.to_string().into_bytes()).await;
+    (reply.status.as_u16(), reply.json())
+}
+
 pub fn metric(page: &str, series: &str) -> Option<f64> {
     page.lines()
         .filter(|line| !line.starts_with('#'))

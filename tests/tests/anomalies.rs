@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use meshtwin_datasets::dataset::read_manifest;
 use meshtwin_model::anomaly::{Anomaly, Deviation, Signal, Subject};
 use meshtwin_model::incident::Incident;
-use meshtwin_tests::client::{get, metric, post};
+use meshtwin_tests::client::{get, metric, post_json};
 use meshtwin_tests::sandbox::{Meshtwin, eventually, run_meshtwin};
 use meshtwin_tests::tools;
 
@@ -28,12 +28,6 @@ const FAULT_END_S: u64 = 540;
 fn run(args: &[&str]) {
     let (code, text) = run_meshtwin(args);
     assert_eq!(code, 0, "{args:?}:\n{text}");
-}
-
-/// POSTs `body` as JSON: the status and the JSON answer.
-async fn post_json(url: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-    let reply = post(url, "application/json", &[], body.to_string().into_bytes()).await;
-    (reply.status.as_u16(), reply.json())
 }
 
 #[derive(serde::Deserialize)]

@@ -108,7 +108,8 @@ async fn answered_by(outbound: SocketAddr) -> String {
 /// `ledger-1` (healthy) and `ledger-2` (its app crashed), both in one
 /// locality, and `payments` calling them with `policy`.
 async fn one_healthy_one_crashed(policy: &str) -> (Meshtwin, Ledger, Ledger, MeshProxy) {
-    let control_plane = Meshtwin::serve(&[]);
+    // Spans reach queryable segments within a second or two.
+    let control_plane = Meshtwin::serve_with_config("[store]\nsegment_max_seconds = 1\n");
     let healthy = Ledger::start(&control_plane, "ledger-1", "", true).await;
     let crashed = Ledger::start(&control_plane, "ledger-2", "", false).await;
     let endpoints = vec![healthy.endpoint(""), crashed.endpoint("")];
@@ -145,7 +146,7 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_and_ejection_hide_one_failing_endpoint() {
     let policy = "[services.outlier]\nconsecutive_failures = 3\nbase_ejection_ms = 60000";
-    let (_control_plane, healthy, crashed, payments) = one_healthy_one_crashed(policy).await;
+    let (control_plane, healthy, crashed, payments) = one_healthy_one_crashed(policy).await;
 
     let outbound = payments.outbound;
     let answers = concurrently(8, 20, move || answered_by(outbound)).await;
@@ -167,6 +168,23 @@ async fn retries_and_ejection_hide_one_failing_endpoint() {
         failed,
         "ejected: no more traffic"
     );
+
+    // The ejection is on the span of the request whose failure caused it,
+    // where root-cause ranking reads it as a mesh signal against ledger.
+    let query = format!("{}/api/v1/query", control_plane.web);
+    let sql = "SELECT peer, attributes['mesh.endpoint.ejections'] AS ejections FROM spans \
+               WHERE service = 'payments' AND kind = 'client' \
+               AND attributes['mesh.endpoint.ejections'] IS NOT NULL";
+    let rows = eventually(Duration::from_secs(20), "the ejection's span", || {
+        let query = query.clone();
+        async move {
+            let (status, answer) =
+                client::post_json(&query, &serde_json::json!({"sql": sql})).await;
+            (status == 200 && answer["row_count"] == 1).then(|| answer["rows"].clone())
+        }
+    })
+    .await;
+    assert_eq!(rows[0]["ejections"], "1", "{rows}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

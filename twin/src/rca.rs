@@ -45,7 +45,7 @@ const MAX_PATH: usize = 20;
 fn weight(kind: Kind, with_traces: bool) -> f64 {
     match kind {
         Kind::Errors | Kind::Latency | Kind::MissingCalls => 1.0,
-        Kind::Retries => 0.3,
+        Kind::Mesh => 0.3,
         Kind::Metrics if with_traces => 0.5,
         Kind::Metrics => 1.0,
     }
@@ -156,6 +156,7 @@ fn set_share(evidence: &mut Evidence, value: f64) {
         | Evidence::NetworkDelay { share, .. }
         | Evidence::MissingCall { share, .. }
         | Evidence::Retries { share, .. }
+        | Evidence::Resilience { share, .. }
         | Evidence::Metric { share, .. } => *share = value,
     }
 }

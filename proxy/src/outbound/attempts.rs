@@ -37,6 +37,10 @@ pub(super) struct Outcome {
     /// 0 for the first attempt.
     pub attempt: u32,
     pub fault: Option<&'static str>,
+    /// Endpoints this request's failed attempts got ejected.
+    pub ejections: u32,
+    /// Turned away because every endpoint was at its limit.
+    pub breaker_open: bool,
 }
 
 /// What is kept to send a request again.
@@ -117,6 +121,8 @@ impl Outbound {
             endpoint: None,
             attempt: 0,
             fault: None,
+            ejections: 0,
+            breaker_open: false,
         };
         while let Some(next_request) = request.take() {
             let endpoint = match balance::pick(destination, &tried, Instant::now()) {
@@ -131,6 +137,7 @@ impl Outbound {
                 }
                 Pick::BreakerOpen => {
                     self.metrics.resilience(&destination.name, "breaker_open");
+                    outcome.breaker_open = true;
                     outcome.result = Err(failure(
                         StatusCode::SERVICE_UNAVAILABLE,
                         ErrorSource::Internal,
@@ -160,9 +167,10 @@ impl Outbound {
                     return outcome;
                 }
             }
-            let next = self
+            let (next, ejected) = self
                 .attempt(destination, &endpoint, next_request, http2, deadline)
                 .await;
+            outcome.ejections += u32::from(ejected);
             let next = classify(next, destination, idempotent, grpc);
             match next {
                 Next::Retry(result) if outcome.attempt < retry.max_retries => {
@@ -186,7 +194,7 @@ impl Outbound {
     }
 
     /// One attempt on one endpoint, with its effect on the endpoint's load
-    /// and health.
+    /// and health: the result, and whether its failure ejected the endpoint.
     async fn attempt(
         &self,
         destination: &Destination,
@@ -194,7 +202,7 @@ impl Outbound {
         request: Request<ProxyBody>,
         http2: bool,
         deadline: Option<tokio::time::Instant>,
-    ) -> Result<Response<Incoming>, AttemptError> {
+    ) -> (Result<Response<Incoming>, AttemptError>, bool) {
         let started = Instant::now();
         let in_flight = endpoint.load.start();
         let gauge = self.metrics.in_flight(&destination.name);
@@ -218,6 +226,7 @@ impl Outbound {
             }
             Err(_) => true,
         };
+        let mut ejected = false;
         if failed {
             let verdict = endpoint.health.failed(
                 &destination.outlier,
@@ -230,6 +239,7 @@ impl Outbound {
                     tracing::warn!(service = %destination.name, endpoint = %endpoint.address,
                         seconds = length.as_secs_f64(), "endpoint ejected");
                     self.metrics.resilience(&destination.name, "ejection");
+                    ejected = true;
                 }
                 Verdict::Spared => self
                     .metrics
@@ -239,7 +249,7 @@ impl Outbound {
         } else {
             endpoint.health.succeeded(&destination.outlier, now);
         }
-        result
+        (result, ejected)
     }
 }
 

@@ -9,7 +9,7 @@ use foldhash::HashMap;
 use meshtwin_model::rca::Evidence;
 
 use super::input::{Name, RcaInput, Windows};
-use super::tally::{Exemplars, Moments, Tallies};
+use super::tally::{Exemplars, MeshTally, Moments, Tallies};
 
 /// The kinds of evidence, each normalised on its own before they are
 /// weighed together.
@@ -18,7 +18,8 @@ pub(crate) enum Kind {
     Errors,
     Latency,
     MissingCalls,
-    Retries,
+    /// Retries, ejections, breaker trips.
+    Mesh,
     Metrics,
 }
 
@@ -131,22 +132,52 @@ pub(crate) fn from_traces(input: &RcaInput, tallies: &Tallies) -> Vec<Finding> {
     }
     findings.extend(network_delays(input, tallies));
     findings.extend(missing_calls(input, tallies));
-    for (&callee, counts) in &tallies.retries {
-        let ((calls_n, retries_n), (calls_a, retries_a)) = (counts.normal, counts.abnormal);
-        if let Some((expected, extra)) = excess(retries_n, calls_n, retries_a, calls_a) {
-            findings.push(Finding {
-                service: callee,
-                instance: None,
-                operation: None,
-                kind: Kind::Retries,
-                amount: extra,
-                evidence: Evidence::Retries {
-                    retries: retries_a,
-                    expected,
-                    share: 0.0,
-                },
-                exemplars: Vec::new(),
-            });
+    findings.extend(mesh_signals(tallies));
+    findings
+}
+
+/// Calls to a service retried, or turned away by the mesh (endpoints
+/// ejected, breakers open), more often than before.
+fn mesh_signals(tallies: &Tallies) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (&callee, counts) in &tallies.mesh {
+        let (normal, abnormal) = (counts.normal, counts.abnormal);
+        let finding = |amount, evidence| Finding {
+            service: callee,
+            instance: None,
+            operation: None,
+            kind: Kind::Mesh,
+            amount,
+            evidence,
+            exemplars: Vec::new(),
+        };
+        if let Some((expected, extra)) = excess(
+            normal.retries,
+            normal.calls,
+            abnormal.retries,
+            abnormal.calls,
+        ) {
+            let evidence = Evidence::Retries {
+                retries: abnormal.retries,
+                expected,
+                share: 0.0,
+            };
+            findings.push(finding(extra, evidence));
+        }
+        let events = |m: &MeshTally| m.ejections + m.breaker_open;
+        if let Some((expected, extra)) = excess(
+            events(&normal),
+            normal.calls,
+            events(&abnormal),
+            abnormal.calls,
+        ) {
+            let evidence = Evidence::Resilience {
+                ejections: abnormal.ejections,
+                breaker_open: abnormal.breaker_open,
+                expected,
+                share: 0.0,
+            };
+            findings.push(finding(extra, evidence));
         }
     }
     findings

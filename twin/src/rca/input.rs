@@ -55,6 +55,11 @@ pub struct Span {
     pub error: bool,
     /// Attempts beyond the first (`http.request.resend_count`).
     pub retries: u32,
+    /// Endpoints the call's failures got ejected (the proxy's
+    /// `mesh.endpoint.ejections`).
+    pub ejections: u32,
+    /// Turned away by an open circuit breaker (`mesh.breaker = open`).
+    pub breaker_open: bool,
 }
 
 /// One value of one metric of one service (instance) at a time.

@@ -102,6 +102,15 @@ pub(crate) struct CallTally {
     pub(crate) slowest: Exemplars,
 }
 
+/// Calls to one service and what the mesh did about them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct MeshTally {
+    pub(crate) calls: u64,
+    pub(crate) retries: u64,
+    pub(crate) ejections: u64,
+    pub(crate) breaker_open: u64,
+}
+
 /// Per service: how its work went as a whole (the symptoms a path follows).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct ServiceTally {
@@ -118,8 +127,8 @@ pub(crate) struct Tallies {
     /// `(service, operation, callee)`: calls made by those requests (a
     /// call that failed still counts as made).
     pub(crate) fan_out: HashMap<(Name, Name, Name), Pair<u64>>,
-    /// Per callee: calls and retries of them.
-    pub(crate) retries: HashMap<Name, Pair<(u64, u64)>>,
+    /// Per callee: calls, and the mesh's resilience events on them.
+    pub(crate) mesh: HashMap<Name, Pair<MeshTally>>,
     pub(crate) services: HashMap<Name, ServiceTally>,
     /// `(caller, callee)` services with calls in the abnormal window.
     pub(crate) edges: HashMap<(Name, Name), u64>,
@@ -130,7 +139,7 @@ pub(crate) struct Tallies {
 impl Tallies {
     /// How much of the abnormal window a kind of evidence is measured
     /// against: requests (errors), milliseconds of work and of calls
-    /// (latency), calls (missing calls, retries); `None` for metrics.
+    /// (latency), calls (missing calls, mesh signals); `None` for metrics.
     pub(crate) fn extent(&self, kind: super::findings::Kind) -> Option<f64> {
         use super::findings::Kind;
         match kind {
@@ -147,7 +156,7 @@ impl Tallies {
                         .sum::<f64>(),
             ),
             Kind::MissingCalls => Some(self.fan_out.values().map(|c| c.abnormal as f64).sum()),
-            Kind::Retries => Some(self.retries.values().map(|r| r.abnormal.0 as f64).sum()),
+            Kind::Mesh => Some(self.mesh.values().map(|m| m.abnormal.calls as f64).sum()),
             Kind::Metrics => None,
         }
     }
@@ -292,9 +301,11 @@ impl Tallies {
             if let Some(callee) = callee {
                 let key = (owner_service, owner_span.operation, callee);
                 *self.fan_out.entry(key).or_default().get(abnormal) += 1;
-                let retries = self.retries.entry(callee).or_default().get(abnormal);
-                retries.0 += 1;
-                retries.1 += u64::from(span.retries);
+                let mesh = self.mesh.entry(callee).or_default().get(abnormal);
+                mesh.calls += 1;
+                mesh.retries += u64::from(span.retries);
+                mesh.ejections += u64::from(span.ejections);
+                mesh.breaker_open += u64::from(span.breaker_open);
                 if abnormal {
                     *self.edges.entry((owner_service, callee)).or_default() += 1;
                 }

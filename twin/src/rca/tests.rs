@@ -18,6 +18,8 @@ const TRACES: u64 = 150;
 enum Fault {
     Slow,
     Failing,
+    /// Nothing in the leaf's spans; the mesh turns some calls away.
+    TurnedAway,
 }
 
 /// A call tree: `callers[i]` calls service `i + 1`; service 0 is the entry.
@@ -64,6 +66,7 @@ impl Builder<'_> {
             match fault {
                 Fault::Slow => own *= 5.0,
                 Fault::Failing => failed = self.rng.random_bool(0.5),
+                Fault::TurnedAway => {}
             }
         }
         let mut at = start + own as u64 / 2;
@@ -122,6 +125,8 @@ impl Builder<'_> {
             end,
             error,
             retries: 0,
+            ejections: 0,
+            breaker_open: false,
         });
     }
 }
@@ -144,7 +149,18 @@ fn case(tree: &Tree, leaf: usize, fault: Fault, seed: u64) -> (RcaInput, Windows
         normal: (0, 100 * SECOND),
         abnormal: (100 * SECOND, 200 * SECOND),
     };
-    (builder.input, windows)
+    let mut input = builder.input;
+    if fault == Fault::TurnedAway {
+        let to_leaf = input.name(&format!("svc-{leaf}"));
+        let calls = input.spans.iter_mut().filter(|s| {
+            s.kind == Kind::Client && s.peer == Some(to_leaf) && windows.in_abnormal(s.start)
+        });
+        for (i, call) in calls.enumerate() {
+            call.breaker_open = i % 3 == 0;
+            call.ejections = u32::from(i % 7 == 0);
+        }
+    }
+    (input, windows)
 }
 
 fn trees() -> impl Strategy<Value = Tree> {
@@ -193,6 +209,25 @@ proptest! {
         }
         prop_assert_eq!(&first, &root_causes(&shuffled, &windows));
     }
+}
+
+#[test]
+fn calls_the_mesh_turns_away_point_at_their_callee() {
+    let tree = Tree {
+        callers: vec![0, 0, 1, 1],
+    };
+    let (input, windows) = case(&tree, 4, Fault::TurnedAway, 11);
+    let ranking = root_causes(&input, &windows);
+    let top = &ranking.causes[0];
+    assert_eq!(top.service, "svc-4", "{ranking:?}");
+    assert!(
+        top.evidence.iter().any(|e| matches!(
+            e,
+            meshtwin_model::rca::Evidence::Resilience { breaker_open, ejections, .. }
+                if *breaker_open > 0 && *ejections > 0
+        )),
+        "{top:?}"
+    );
 }
 
 #[test]

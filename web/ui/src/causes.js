@@ -19,6 +19,8 @@ export function describeEvidence(e) {
       return `calls ${e.caller} → ${e.callee} take ${ms(e.normal_ms)} → ${ms(e.abnormal_ms)} outside the callee's spans${share}`;
     case "missing_call":
       return `${e.operation} calls ${e.to} ${e.abnormal_per_request.toFixed(2)}× per request, ${e.normal_per_request.toFixed(2)}× before${share}`;
+    case "resilience":
+      return `${e.ejections} endpoint ejections, ${e.breaker_open} calls refused by an open breaker, ${e.expected.toFixed(1)} expected${share}`;
     case "retries":
       return `${e.retries} retries of calls to it, ${e.expected.toFixed(1)} expected${share}`;
     case "metric":
