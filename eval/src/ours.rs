@@ -1,7 +1,7 @@
 //! meshtwin's own root-cause ranking (`meshtwin_twin::rca`), from traces
 //! and metrics together, and from each alone.
 
-use meshtwin_twin::rca::{self, MetricPoint, RcaInput, Span, SpanKind, Windows};
+use meshtwin_twin::rca::{self, MetricPoint, RcaInput, Span, SpanKind};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind as OtlpKind;
 
 use crate::case_data::{CaseData, Name};
@@ -85,11 +85,7 @@ impl Ranker for Meshtwin {
     }
 
     fn rank(&self, data: &CaseData, window: &Window) -> Vec<(Name, f64)> {
-        let windows = Windows {
-            normal: window.normal,
-            abnormal: window.abnormal,
-        };
-        let scores = rca::rank_services(&input(data, self.0), &windows);
+        let scores = rca::rank_services(&input(data, self.0), window);
         let score_of = |name: Name| {
             scores
                 .iter()

@@ -3,22 +3,9 @@
 use crate::case_data::{CaseData, Name};
 
 /// The periods a method compares: normal behaviour before the fault, and
-/// the abnormal period from its start (given, as RCAEval gives it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    pub normal: (u64, u64),
-    pub abnormal: (u64, u64),
-}
-
-impl Window {
-    pub fn in_normal(&self, t: u64) -> bool {
-        self.normal.0 <= t && t < self.normal.1
-    }
-
-    pub fn in_abnormal(&self, t: u64) -> bool {
-        self.abnormal.0 <= t && t < self.abnormal.1
-    }
-}
+/// the abnormal period from its start (given, as RCAEval gives it); the
+/// same windows the twin's own ranking takes.
+pub use meshtwin_twin::rca::Windows as Window;
 
 /// A root-cause ranking method.
 pub trait Ranker: Sync {

@@ -8,7 +8,7 @@ use std::time::Instant;
 use meshtwin_datasets::dataset::{CaseSpec, DatasetError};
 use meshtwin_datasets::sim::{Fault, FaultKind, SimOptions};
 use meshtwin_datasets::suite::{Case, CaseKind};
-use meshtwin_twin::rca::{self, Windows};
+use meshtwin_twin::rca;
 use serde::{Deserialize, Serialize};
 
 use crate::baselines::TraceRca;
@@ -106,13 +106,9 @@ pub fn measure(topology: &str, data: &CaseData) -> Option<Scale> {
         normal: (data.start_unix_nano + 30_000_000_000, label.start_unix_nano),
         abnormal: (label.start_unix_nano, label.end_unix_nano),
     };
-    let windows = Windows {
-        normal: window.normal,
-        abnormal: window.abnormal,
-    };
     let mut top = String::new();
     let meshtwin_ms = median_ms(|| {
-        let causes = rca::root_causes(&input(data, Sources::Both), &windows);
+        let causes = rca::root_causes(&input(data, Sources::Both), &window);
         top = causes
             .causes
             .first()
