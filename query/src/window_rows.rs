@@ -1,14 +1,15 @@
 //! Every span and metric point of a time window, in the few columns
 //! root-cause ranking reads (`POST /api/v1/rca`), bounded in count.
 
-use serde::Deserialize;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 
-use crate::output::typed_rows;
 use crate::traces::{Params, TimeRange};
-use crate::{QueryEngine, QueryError, QueryRequest};
+use crate::{QueryEngine, QueryError, QueryRequest, QueryResult};
 
 /// One span, as ranking reads it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WindowSpan {
     pub trace_id: String,
     pub span_id: String,
@@ -30,7 +31,7 @@ pub struct WindowSpan {
 }
 
 /// One metric point: a gauge's or sum's value, or a histogram's mean.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WindowPoint {
     pub service: String,
     pub instance: Option<String>,
@@ -66,7 +67,11 @@ impl QueryEngine {
             params.time(range.from),
             params.time(range.to)
         );
-        self.window_rows(sql, params, limit).await
+        let result = self.window_rows(sql, params, limit).await?;
+        Ok(WindowRows {
+            rows: decoded(&result, span_rows)?,
+            truncated: result.truncated,
+        })
     }
 
     /// Metric points timed in `range`, at most `limit`.
@@ -84,25 +89,116 @@ impl QueryEngine {
             params.time(range.from),
             params.time(range.to)
         );
-        self.window_rows(sql, params, limit).await
+        let result = self.window_rows(sql, params, limit).await?;
+        Ok(WindowRows {
+            rows: decoded(&result, point_rows)?,
+            truncated: result.truncated,
+        })
     }
 
-    async fn window_rows<T: serde::de::DeserializeOwned>(
+    async fn window_rows(
         &self,
         sql: String,
         params: Params,
         limit: usize,
-    ) -> Result<WindowRows<T>, QueryError> {
+    ) -> Result<QueryResult, QueryError> {
         let request = QueryRequest {
             sql,
             max_rows: None,
             timeout: None,
             params: params.0,
         };
-        let result = self.run_up_to(request, limit).await?;
-        Ok(WindowRows {
-            rows: typed_rows(&result)?,
-            truncated: result.truncated,
-        })
+        self.run_up_to(request, limit).await
     }
+}
+
+/// Every batch's rows, read straight from their Arrow columns (hundreds
+/// of thousands of spans: no detour through JSON).
+fn decoded<T>(
+    result: &QueryResult,
+    rows: fn(&RecordBatch, &mut Vec<T>) -> Result<(), QueryError>,
+) -> Result<Vec<T>, QueryError> {
+    let mut out = Vec::with_capacity(result.rows);
+    for batch in &result.batches {
+        rows(batch, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Column `name` of `batch` as `to`, whatever type the store's files gave
+/// it (plain or view strings, dictionaries).
+fn column(batch: &RecordBatch, name: &str, to: &DataType) -> Result<ArrayRef, QueryError> {
+    let found = batch
+        .column_by_name(name)
+        .ok_or_else(|| QueryError::Failed(format!("the store returned no column {name}")))?;
+    cast(found, to).map_err(|e| QueryError::Failed(format!("column {name}: {e}")))
+}
+
+fn texts(batch: &RecordBatch, name: &str) -> Result<impl Fn(usize) -> Option<String>, QueryError> {
+    let array = column(batch, name, &DataType::Utf8)?;
+    Ok(move |i: usize| {
+        let strings = array.as_string::<i32>();
+        strings.is_valid(i).then(|| strings.value(i).to_owned())
+    })
+}
+
+fn integers(batch: &RecordBatch, name: &str) -> Result<impl Fn(usize) -> i64, QueryError> {
+    let array = column(batch, name, &DataType::Int64)?;
+    Ok(move |i: usize| array.as_primitive::<Int64Type>().value(i))
+}
+
+fn span_rows(batch: &RecordBatch, out: &mut Vec<WindowSpan>) -> Result<(), QueryError> {
+    let trace_id = texts(batch, "trace_id")?;
+    let span_id = texts(batch, "span_id")?;
+    let parent_span_id = texts(batch, "parent_span_id")?;
+    let service = texts(batch, "service")?;
+    let instance = texts(batch, "instance")?;
+    let name = texts(batch, "name")?;
+    let kind = texts(batch, "kind")?;
+    let peer = texts(batch, "peer")?;
+    let start = integers(batch, "start_unix_nanos")?;
+    let end = integers(batch, "end_unix_nanos")?;
+    let error = column(batch, "error", &DataType::Boolean)?;
+    let error = error.as_boolean();
+    let retries = texts(batch, "retries")?;
+    let ejections = texts(batch, "ejections")?;
+    let breaker = texts(batch, "breaker")?;
+    for i in 0..batch.num_rows() {
+        out.push(WindowSpan {
+            trace_id: trace_id(i).unwrap_or_default(),
+            span_id: span_id(i).unwrap_or_default(),
+            parent_span_id: parent_span_id(i),
+            service: service(i).unwrap_or_default(),
+            instance: instance(i),
+            name: name(i).unwrap_or_default(),
+            kind: kind(i).unwrap_or_default(),
+            peer: peer(i),
+            start_unix_nanos: start(i),
+            end_unix_nanos: end(i),
+            error: error.is_valid(i) && error.value(i),
+            retries: retries(i),
+            ejections: ejections(i),
+            breaker: breaker(i),
+        });
+    }
+    Ok(())
+}
+
+fn point_rows(batch: &RecordBatch, out: &mut Vec<WindowPoint>) -> Result<(), QueryError> {
+    let service = texts(batch, "service")?;
+    let instance = texts(batch, "instance")?;
+    let name = texts(batch, "name")?;
+    let time = integers(batch, "time_unix_nanos")?;
+    let value = column(batch, "value", &DataType::Float64)?;
+    let value = value.as_primitive::<Float64Type>();
+    for i in 0..batch.num_rows() {
+        out.push(WindowPoint {
+            service: service(i).unwrap_or_default(),
+            instance: instance(i),
+            name: name(i).unwrap_or_default(),
+            time_unix_nanos: time(i),
+            value: value.value(i),
+        });
+    }
+    Ok(())
 }

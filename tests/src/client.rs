@@ -8,7 +8,12 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-const TIMEOUT: Duration = Duration::from_secs(15);
+/// Long enough for the store's answers on a busy machine: its query
+/// threads run at the lowest CPU priority, so the tests running beside
+/// one (a debug build's root-cause read takes about a second when idle)
+/// stretch it many times over. A hang is still caught well within
+/// nextest's limit.
+const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A response, fully read.
 #[derive(Debug)]
@@ -67,14 +72,14 @@ pub async fn post(url: &str, content_type: &str, extra: &[(&str, &str)], body: V
     request(Method::POST, url, &headers, body).await
 }
 
-/// The value of an unlabelled or labelled sample in a Prometheus text page:
-/// `name` is matched up to the value, e.g. `meshtwin_twin_spans_ingested_total`.
 /// POSTs `body` as JSON: the status and the JSON answer.
 pub async fn post_json(url: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
     let reply = post(url, "application/json", &[], body.to_string().into_bytes()).await;
     (reply.status.as_u16(), reply.json())
 }
 
+/// The value of an unlabelled or labelled sample in a Prometheus text page:
+/// `name` is matched up to the value, e.g. `meshtwin_twin_spans_ingested_total`.
 pub fn metric(page: &str, series: &str) -> Option<f64> {
     page.lines()
         .filter(|line| !line.starts_with('#'))

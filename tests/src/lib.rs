@@ -5,7 +5,7 @@
 //! `meshtwin-proxy` and the `mesh-app` test service; [`client`] speaks HTTP to it; [`otlp`]
 //! builds export requests; [`tools`] finds the Python virtualenv, Node
 //! modules and Chromium that `scripts/test` installs; [`machine`] reads
-//! `/proc` for benchmarks.
+//! `/proc` for benchmarks, and [`stats`] summarises their runs.
 
 pub mod bench_record;
 pub mod client;
@@ -13,4 +13,5 @@ pub mod machine;
 pub mod mesh;
 pub mod otlp;
 pub mod sandbox;
+pub mod stats;
 pub mod tools;

@@ -88,14 +88,22 @@ async fn a_replayed_fault_is_flagged_on_its_service_within_half_a_minute() {
         "keep",
     ]);
     let metrics_url = format!("{}/metrics", meshtwin.web);
-    eventually(Duration::from_secs(60), "every span in the twin", || {
-        let url = metrics_url.clone();
-        let spans = manifest.spans as f64;
-        async move {
-            let page = get(&url).await.text();
-            (metric(&page, "meshtwin_twin_spans_ingested_total") == Some(spans)).then_some(())
-        }
-    })
+    // Root causes are read from the store, which may lag the twin on a
+    // busy machine: wait for both.
+    eventually(
+        Duration::from_secs(90),
+        "every span in the twin and the store",
+        || {
+            let url = metrics_url.clone();
+            let spans = Some(manifest.spans as f64);
+            async move {
+                let page = get(&url).await.text();
+                (metric(&page, "meshtwin_twin_spans_ingested_total") == spans
+                    && metric(&page, "meshtwin_store_spans_in_segments_total") == spans)
+                    .then_some(())
+            }
+        },
+    )
     .await;
     // The replay ends at the fault's end + 60 s; the buckets close within
     // seconds of event time, so the listing is complete once cart shows.

@@ -173,15 +173,13 @@ async fn ranked(state: &WebState, normal: Interval, abnormal: Interval) -> Respo
         return unavailable("the span store is off (store.enabled = false): nothing to rank from");
     };
     let range = |(from, to)| TimeRange { from, to };
-    let reads = async {
-        let before = query.spans_between(range(normal), MAX_SPANS).await?;
-        let during = query.spans_between(range(abnormal), MAX_SPANS).await?;
-        let points = query
-            .metric_points_between(range((normal.0, abnormal.1)), MAX_POINTS)
-            .await?;
-        Ok::<_, meshtwin_query::QueryError>((before, during, points))
-    };
-    let (before, during, points) = match reads.await {
+    let started = std::time::Instant::now();
+    let reads = tokio::try_join!(
+        query.spans_between(range(normal), MAX_SPANS),
+        query.spans_between(range(abnormal), MAX_SPANS),
+        query.metric_points_between(range((normal.0, abnormal.1)), MAX_POINTS),
+    );
+    let (before, during, points) = match reads {
         Ok(rows) => rows,
         Err(error) => return error_response(&error).2,
     };
@@ -197,6 +195,7 @@ async fn ranked(state: &WebState, normal: Interval, abnormal: Interval) -> Respo
             ));
         }
     }
+    let read_seconds = started.elapsed().as_secs_f64();
     let mut spans = before.rows;
     spans.extend(during.rows);
     let ranker = Arc::clone(ranker);
@@ -204,6 +203,13 @@ async fn ranked(state: &WebState, normal: Interval, abnormal: Interval) -> Respo
         tokio::task::spawn_blocking(move || ranker.rank(spans, points.rows, normal, abnormal));
     match work.await {
         Ok(mut causes) => {
+            tracing::info!(
+                spans = causes.spans,
+                metric_points = causes.metric_points,
+                read_seconds,
+                rank_seconds = started.elapsed().as_secs_f64() - read_seconds,
+                "root causes ranked"
+            );
             causes.notes.extend(notes);
             attach_alarms(state, &mut causes);
             Json(causes).into_response()

@@ -13,6 +13,7 @@ use std::time::Instant;
 use clap::Parser;
 use meshtwin_tests::client::post;
 use meshtwin_tests::sandbox::Meshtwin;
+use meshtwin_tests::stats::median;
 use meshtwin_tests::{bench_record, machine, tools};
 
 #[derive(Debug, Parser)]
@@ -110,11 +111,6 @@ async fn query(web: &str, sql: &str) -> (f64, serde_json::Value) {
     let answer = reply.json();
     assert!(reply.status.is_success(), "query failed: {answer}");
     (wall, answer)
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 const GROUP_BY: &str = "SELECT service, peer, count(*) AS calls, \

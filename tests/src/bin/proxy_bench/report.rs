@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use crate::oha::Latency;
 use crate::paths::{BODY_BYTES, BenchPath};
+use meshtwin_tests::stats::median;
 
 /// One path at one rate, over every round.
 pub(crate) struct Measured {
@@ -19,18 +20,6 @@ pub(crate) struct Measured {
     proxies: Vec<(String, f64, f64)>,
     requests: u64,
     non_200: u64,
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n == 0 {
-        0.0
-    } else if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
 }
 
 impl Measured {
