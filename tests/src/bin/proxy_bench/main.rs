@@ -1,9 +1,11 @@
 //! Proxy benchmark: 1 KiB HTTP/1.1 responses from nginx at fixed rates
-//! over four paths, interleaved round by round so that drift on the
+//! over five paths, interleaved round by round so that drift on the
 //! machine hits them all alike:
 //! (a) direct; (b) two HAProxy processes with mTLS (TLS 1.3) between them;
 //! (c) meshtwin-proxy outbound → inbound with mTLS and telemetry on;
-//! (d) the same with telemetry off, to price it.
+//! (d) the same with telemetry off, to price it; (e) (c) with its serving
+//! threads under `SCHED_OTHER` instead of `SCHED_BATCH`, to price the
+//! scheduling default.
 //!
 //! Load comes from `oha -q RATE --latency-correction` (no coordinated
 //! omission). CPU and peak memory of every proxy process come from /proc.
@@ -92,7 +94,7 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("runtime");
-    eprintln!("starting nginx, HAProxy, meshtwin serve and four meshtwin-proxy processes ...");
+    eprintln!("starting nginx, HAProxy, meshtwin serve and six meshtwin-proxy processes ...");
     let fixture = runtime.block_on(Fixture::start());
     if let Some(seconds) = args.hold {
         for path in &fixture.paths {

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use crate::oha::Latency;
-use crate::paths::{BODY_BYTES, BenchPath};
+use crate::paths::{BODY_BYTES, BenchPath, NORMAL_SCHEDULING};
 use meshtwin_tests::stats::median;
 
 /// One path at one rate, over every round.
@@ -216,6 +216,20 @@ pub(crate) fn report(
             per_round(ours),
             per_round(haproxy)
         );
+        if let Some(normal) = find(NORMAL_SCHEDULING) {
+            let normal_added = normal.latency.p99 - direct.latency.p99;
+            let _ = writeln!(
+                out,
+                "  - serving threads under SCHED_OTHER instead: added p99 {} (ratio {}), CPU {:.3} s per 1k requests per proxy",
+                added(normal_added),
+                if haproxy_added > 0.0 {
+                    format!("{:.2}", normal_added / haproxy_added)
+                } else {
+                    "n/a".to_owned()
+                },
+                normal.mean_cpu().unwrap_or(0.0)
+            );
+        }
         let cpu = ours.mean_cpu().unwrap_or(0.0);
         let rss = ours.proxies.iter().map(|(_, _, r)| *r).fold(0.0, f64::max);
         let _ = writeln!(
