@@ -14,7 +14,7 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use meshtwin_tests::client::{get, metric, post, post_json};
+use meshtwin_tests::client::{get, metric, post_json};
 use meshtwin_tests::sandbox::{Meshtwin, eventually};
 use meshtwin_tests::{bench_record, machine, stats, tools};
 
@@ -89,28 +89,21 @@ async fn timed_summary(web: &str, from: i64, to: i64) -> f64 {
            AND start_time >= to_timestamp_nanos({from}) AND start_time < to_timestamp_nanos({to}) \
          GROUP BY service"
     );
-    let body = serde_json::json!({"sql": sql}).to_string().into_bytes();
     let started = Instant::now();
-    let reply = post(
+    let (status, answer) = post_json(
         &format!("{web}/api/v1/query"),
-        "application/json",
-        &[],
-        body,
+        &serde_json::json!({"sql": sql}),
     )
     .await;
     let wall = started.elapsed().as_secs_f64();
-    assert!(reply.status.is_success(), "{}", reply.text());
-    let requests: u64 = reply.json()["rows"]
+    assert_eq!(status, 200, "{answer}");
+    let requests: u64 = answer["rows"]
         .as_array()
         .expect("rows")
         .iter()
         .filter_map(|row| row["requests"].as_u64())
         .sum();
-    assert!(
-        requests > 0,
-        "the summary found no requests: {}",
-        reply.text()
-    );
+    assert!(requests > 0, "the summary found no requests: {answer}");
     wall
 }
 
