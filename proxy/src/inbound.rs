@@ -87,6 +87,7 @@ impl Inbound {
             }
         };
         accept_until_stopped(listener, stop, "inbound", |stream, remote| {
+            self.metrics.accepted("inbound");
             let inbound = self.clone();
             let acceptor = acceptor.clone();
             let drain = drain.clone();

@@ -23,6 +23,7 @@ pub mod routes;
 pub mod routes_watch;
 pub mod scheduling;
 pub mod server;
+pub mod shard;
 pub mod telemetry;
 
 use std::net::SocketAddr;
@@ -31,7 +32,6 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use prometheus_client::registry::Registry;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -45,6 +45,7 @@ use crate::outbound::Outbound;
 use crate::routes::Routes;
 use crate::routes_watch::RoutesWatch;
 use crate::server::Drain;
+use crate::shard::Shards;
 use crate::telemetry::{Exporter, Resource, Telemetry};
 use meshtwin_model::control::WatchRequest;
 
@@ -60,16 +61,18 @@ pub struct Proxy {
     /// Hears when the exporter thread has flushed its last spans.
     exporter: Option<tokio::sync::oneshot::Receiver<()>>,
     drain: Drain,
+    shards: Shards,
 }
 
-async fn bind(address: SocketAddr, what: &str) -> Result<TcpListener, String> {
-    TcpListener::bind(address)
-        .await
-        .map_err(|e| format!("cannot listen on {address} for {what}: {e}"))
-}
-
-fn local(listener: &TcpListener) -> Result<SocketAddr, String> {
-    listener.local_addr().map_err(|e| e.to_string())
+/// One listening socket per shard on `address`, and the address they share.
+fn bind(
+    address: SocketAddr,
+    shards: usize,
+    what: &str,
+) -> Result<(Vec<std::net::TcpListener>, SocketAddr), String> {
+    let sockets = shard::listen(address, shards, what)?;
+    let bound = sockets[0].local_addr().map_err(|e| e.to_string())?;
+    Ok((sockets, bound))
 }
 
 impl Proxy {
@@ -102,19 +105,23 @@ impl Proxy {
             (Arc::new(Telemetry::disabled()), None)
         };
 
-        let outbound_listener = bind(config.outbound.listen, "outbound").await?;
-        let admin_listener = bind(config.admin.listen, "the admin port").await?;
-        let inbound_listener = match config.inbound.app {
-            Some(_) => Some(bind(config.inbound.listen, "inbound").await?),
+        let shards = config.threads;
+        let (outbound_sockets, outbound_address) =
+            bind(config.outbound.listen, shards, "outbound")?;
+        let (admin_socket, admin_address) = bind(config.admin.listen, 1, "the admin port")?;
+        let inbound_sockets = match config.inbound.app {
+            Some(_) => Some(bind(config.inbound.listen, shards, "inbound")?),
             None => None,
         };
-        let mut port_listeners = Vec::new();
+        let mut service_ports = Vec::new();
+        let mut port_sockets = Vec::new();
         // Ports are bound once, from the file; routes from the control
         // plane can change where a port leads, not which ports exist.
         for (port, route) in &routes.load().by_port {
             let address = SocketAddr::new(config.outbound.listen.ip(), *port);
-            let listener = bind(address, &format!("service `{}`", route.name)).await?;
-            port_listeners.push((listener, *port, route.name.clone(), route.protocol));
+            let (sockets, bound) = bind(address, shards, &format!("service `{}`", route.name))?;
+            service_ports.push((route.name.clone(), bound));
+            port_sockets.push((sockets, *port, route.protocol));
         }
 
         let mut registry = Registry::default();
@@ -137,7 +144,6 @@ impl Proxy {
             metrics: metrics.clone(),
         };
         listeners.spawn(watch.run(stop_rx.clone()));
-        listeners.spawn(server::keep_a_timer_due(stop_rx.clone()));
         listeners.spawn(identity::keep_certified(
             identity.clone(),
             control,
@@ -158,33 +164,8 @@ impl Proxy {
             telemetry: telemetry.clone(),
             metrics: metrics.clone(),
         });
-        let outbound_address = local(&outbound_listener)?;
-        listeners.spawn(outbound.clone().serve_http(
-            outbound_listener,
-            None,
-            drain_handle.clone(),
-            stop_rx.clone(),
-        ));
-        let mut service_ports = Vec::new();
-        for (listener, port, name, protocol) in port_listeners {
-            service_ports.push((name, local(&listener)?));
-            let (drain, stop) = (drain_handle.clone(), stop_rx.clone());
-            match protocol {
-                Protocol::Http => listeners.spawn(outbound.clone().serve_http(
-                    listener,
-                    Some(port),
-                    drain,
-                    stop,
-                )),
-                Protocol::Tcp => {
-                    listeners.spawn(outbound.clone().serve_tcp(listener, port, drain, stop))
-                }
-            };
-        }
-        let mut inbound_address = None;
-        if let (Some(listener), Some(app)) = (inbound_listener, config.inbound.app) {
-            inbound_address = Some(local(&listener)?);
-            let inbound = Arc::new(Inbound {
+        let inbound = config.inbound.app.map(|app| {
+            Arc::new(Inbound {
                 identity: identity.clone(),
                 telemetry: telemetry.clone(),
                 metrics: metrics.clone(),
@@ -194,10 +175,56 @@ impl Proxy {
                 service: config.identity.service.clone(),
                 locality: config.locality.as_str().into(),
                 app_pool: Default::default(),
-            });
-            listeners.spawn(inbound.serve(listener, drain_handle.clone(), stop_rx.clone()));
+            })
+        });
+        let inbound_address = inbound_sockets.as_ref().map(|(_, bound)| *bound);
+        let mut inbound_sockets = inbound_sockets.map(|(sockets, _)| sockets.into_iter());
+        let mut outbound_sockets = outbound_sockets.into_iter();
+        let mut port_sockets: Vec<_> = port_sockets
+            .into_iter()
+            .map(|(sockets, port, protocol)| (sockets.into_iter(), port, protocol))
+            .collect();
+        let shards = Shards::start(shards)?;
+        for handle in shards.handles() {
+            let (drain, stop) = (drain_handle.clone(), stop_rx.clone());
+            listeners.spawn_on(server::keep_a_timer_due(stop.clone()), handle);
+            let socket = outbound_sockets.next().expect("a socket per shard");
+            listeners.spawn_on(
+                outbound.clone().serve_http(
+                    shard::on_runtime(socket, handle)?,
+                    None,
+                    drain.clone(),
+                    stop.clone(),
+                ),
+                handle,
+            );
+            for (sockets, port, protocol) in &mut port_sockets {
+                let listener =
+                    shard::on_runtime(sockets.next().expect("a socket per shard"), handle)?;
+                let (drain, stop) = (drain.clone(), stop.clone());
+                match protocol {
+                    Protocol::Http => listeners.spawn_on(
+                        outbound
+                            .clone()
+                            .serve_http(listener, Some(*port), drain, stop),
+                        handle,
+                    ),
+                    Protocol::Tcp => listeners.spawn_on(
+                        outbound.clone().serve_tcp(listener, *port, drain, stop),
+                        handle,
+                    ),
+                };
+            }
+            if let (Some(inbound), Some(sockets)) = (&inbound, &mut inbound_sockets) {
+                let listener =
+                    shard::on_runtime(sockets.next().expect("a socket per shard"), handle)?;
+                listeners.spawn_on(inbound.clone().serve(listener, drain, stop), handle);
+            }
         }
-        let admin_address = local(&admin_listener)?;
+        let admin_listener = shard::on_runtime(
+            admin_socket.into_iter().next().expect("one admin socket"),
+            &shards.handles()[0],
+        )?;
         let admin = Arc::new(Admin { registry, identity });
         listeners.spawn(admin.serve(admin_listener, drain_handle, stop_rx));
 
@@ -210,6 +237,7 @@ impl Proxy {
             listeners,
             exporter,
             drain,
+            shards,
         })
     }
 
@@ -220,6 +248,7 @@ impl Proxy {
         let _ = self.stop.send(true);
         while self.listeners.join_next().await.is_some() {}
         let drained = self.drain.drain(drain_limit).await;
+        self.shards.exit();
         if let Some(exporter) = self.exporter {
             let _ = tokio::time::timeout(Duration::from_secs(5), exporter).await;
         }

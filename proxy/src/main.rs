@@ -45,16 +45,11 @@ fn main() -> ExitCode {
     if let Err(error) = meshtwin_proxy::scheduling::serve_with(config.scheduling) {
         tracing::warn!(%error, scheduling = ?config.scheduling, "running under the default scheduling policy");
     }
-    let runtime = if config.threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(config.threads)
-            .enable_all()
-            .build()
-    };
+    // The main thread is the first serving thread; `Proxy::start` starts
+    // the others (see `meshtwin_proxy::shard`).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
     let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(error) => {

@@ -26,6 +26,7 @@ pub struct ProxyMetrics {
     requests: Family<Labels, Counter>,
     duration: Family<Labels, Histogram, fn() -> Histogram>,
     refused: Family<Labels, Counter>,
+    accepted: Family<Labels, Counter>,
     tunnels: Family<Labels, Counter>,
     resilience: Family<Labels, Counter>,
     in_flight: Family<Labels, Gauge>,
@@ -42,6 +43,7 @@ impl Default for ProxyMetrics {
             requests: Family::default(),
             duration: Family::new_with_constructor(latency_histogram),
             refused: Family::default(),
+            accepted: Family::default(),
             tunnels: Family::default(),
             resilience: Family::default(),
             in_flight: Family::default(),
@@ -84,6 +86,11 @@ impl ProxyMetrics {
             "meshtwin_proxy_connections_refused",
             "Inbound connections refused, by reason (plaintext, tls_handshake, timeout)",
             self.refused.clone(),
+        );
+        registry.register(
+            "meshtwin_proxy_connections_accepted",
+            "Connections accepted, by listener (outbound, outbound_tcp, inbound) and serving thread",
+            self.accepted.clone(),
         );
         registry.register(
             "meshtwin_proxy_tcp_connections",
@@ -152,6 +159,16 @@ impl ProxyMetrics {
     pub fn refused(&self, reason: &'static str) {
         self.refused
             .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc();
+    }
+
+    /// Counts a connection accepted on `listener` by the calling thread.
+    pub fn accepted(&self, listener: &'static str) {
+        self.accepted
+            .get_or_create(&vec![
+                ("listener", listener.to_owned()),
+                ("thread", crate::shard::current().to_string()),
+            ])
             .inc();
     }
 

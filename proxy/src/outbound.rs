@@ -159,6 +159,7 @@ impl Outbound {
         stop: watch::Receiver<bool>,
     ) {
         accept_until_stopped(listener, stop, "outbound", |stream, _| {
+            self.metrics.accepted("outbound");
             let _ = stream.set_nodelay(true);
             let outbound = self.clone();
             drain.serve_http(stream, Versions::Either, move |request| {

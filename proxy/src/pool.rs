@@ -1,7 +1,10 @@
 //! Connections to one endpoint, reused across requests: idle HTTP/1.1
-//! connections on a stack, one multiplexed HTTP/2 connection. Each proxy
-//! owns its pools so that balancing, ejection and breakers decide per
-//! request which endpoint — and so which pool — a request uses.
+//! connections on a stack, one multiplexed HTTP/2 connection per serving
+//! thread. Each proxy owns its pools so that balancing, ejection and
+//! breakers decide per request which endpoint — and so which pool — a
+//! request uses. A connection is driven by the thread that made it and
+//! used only by that thread ([`crate::shard`]), so a response never needs
+//! a wake-up across threads.
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -14,6 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::body::ProxyBody;
+use crate::shard;
 
 /// Idle HTTP/1.1 connections kept per endpoint.
 const MAX_IDLE_HTTP1: usize = 128;
@@ -31,8 +35,10 @@ pub enum SendError {
 
 #[derive(Default)]
 pub struct Pool {
-    http1: Mutex<Vec<http1::SendRequest<ProxyBody>>>,
-    http2: Mutex<Option<http2::SendRequest<ProxyBody>>>,
+    /// Idle connections, each with the shard that made it.
+    http1: Mutex<Vec<(usize, http1::SendRequest<ProxyBody>)>>,
+    /// One connection per shard, indexed by shard.
+    http2: Mutex<Vec<Option<http2::SendRequest<ProxyBody>>>>,
     /// Requests waiting for a connection to be made.
     pending: AtomicUsize,
 }
@@ -121,16 +127,19 @@ impl Pool {
     }
 
     fn idle_http1(&self) -> Option<http1::SendRequest<ProxyBody>> {
+        let here = shard::current();
         let mut idle = self.http1.lock().expect("pool lock");
-        idle.retain(|sender| !sender.is_closed());
-        let ready = idle.iter().rposition(http1::SendRequest::is_ready)?;
-        Some(idle.swap_remove(ready))
+        idle.retain(|(_, sender)| !sender.is_closed());
+        let ready = idle
+            .iter()
+            .rposition(|(shard, sender)| *shard == here && sender.is_ready())?;
+        Some(idle.swap_remove(ready).1)
     }
 
     fn put_back_http1(&self, sender: http1::SendRequest<ProxyBody>) {
         let mut idle = self.http1.lock().expect("pool lock");
         if idle.len() < MAX_IDLE_HTTP1 {
-            idle.push(sender);
+            idle.push((shard::current(), sender));
         }
     }
 
@@ -144,11 +153,13 @@ impl Pool {
         Fut: Future<Output = Result<Io, String>>,
         Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let here = shard::current();
         let existing = self
             .http2
             .lock()
             .expect("pool lock")
-            .as_ref()
+            .get(here)
+            .and_then(Option::as_ref)
             .filter(|sender| !sender.is_closed())
             .cloned();
         let mut sender = match existing {
@@ -164,7 +175,11 @@ impl Pool {
                         tracing::debug!(%error, "http/2 connection ended");
                     }
                 });
-                *self.http2.lock().expect("pool lock") = Some(sender.clone());
+                let mut connections = self.http2.lock().expect("pool lock");
+                if connections.len() <= here {
+                    connections.resize_with(here + 1, || None);
+                }
+                connections[here] = Some(sender.clone());
                 sender
             }
         };

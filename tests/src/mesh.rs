@@ -176,6 +176,8 @@ pub struct ProxySpec {
     pub services: Vec<Service>,
     /// The `scheduling` key; `None` leaves the proxy's default.
     pub scheduling: Option<&'static str>,
+    /// The `threads` key; `None` leaves the proxy's default.
+    pub threads: Option<usize>,
 }
 
 impl ProxySpec {
@@ -194,6 +196,7 @@ impl ProxySpec {
             inbound_port: 0,
             services: Vec::new(),
             scheduling: None,
+            threads: None,
         }
     }
 
@@ -202,6 +205,9 @@ impl ProxySpec {
         let _ = writeln!(out, "locality = \"{}\"", self.locality);
         if let Some(scheduling) = self.scheduling {
             let _ = writeln!(out, "scheduling = \"{scheduling}\"");
+        }
+        if let Some(threads) = self.threads {
+            let _ = writeln!(out, "threads = {threads}");
         }
         let _ = writeln!(
             out,

@@ -1,12 +1,14 @@
 //! `meshtwin-proxy` as a process: bad config, a
-//! graceful SIGTERM, certificate rotation under load, and the scheduling
-//! policy of its threads.
+//! graceful SIGTERM, certificate rotation under load, connections spread
+//! over its serving threads, and the scheduling policy of its threads.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use meshtwin_tests::client;
-use meshtwin_tests::mesh::{MeshProxy, Pair, ProxySpec, sibling_bin};
+use meshtwin_tests::mesh::{
+    MeshProxy, Pair, ProxySpec, call, one_endpoint, sibling_bin, start_app,
+};
 use meshtwin_tests::sandbox::Meshtwin;
 
 #[test]
@@ -167,6 +169,7 @@ async fn serving_threads_run_under_the_configured_policy_and_telemetry_under_sch
             &ca,
         );
         spec.scheduling = scheduling;
+        spec.threads = Some(2);
         spec
     };
     for (scheduling, serving_policy) in [
@@ -176,19 +179,79 @@ async fn serving_threads_run_under_the_configured_policy_and_telemetry_under_sch
     ] {
         let proxy = MeshProxy::start(&spec(scheduling)).await;
         let threads = thread_scheduling(proxy.process.pid());
-        let main = threads
+        let serving: Vec<_> = threads
             .iter()
-            .find(|(name, ..)| name == "meshtwin-proxy")
-            .expect("the main thread");
-        assert_eq!(
-            (main.1, main.2),
-            (serving_policy, 0),
-            "scheduling {scheduling:?}: {threads:?}"
-        );
+            .filter(|(name, ..)| name == "meshtwin-proxy" || name.starts_with("serve-"))
+            .collect();
+        assert_eq!(serving.len(), 2, "main and serve-1: {threads:?}");
+        for thread in serving {
+            assert_eq!(
+                (thread.1, thread.2),
+                (serving_policy, 0),
+                "scheduling {scheduling:?}: {threads:?}"
+            );
+        }
         let telemetry = threads
             .iter()
             .find(|(name, ..)| name == "telemetry")
             .expect("the telemetry thread");
         assert_eq!(telemetry.1, SCHED_IDLE, "{threads:?}");
     }
+}
+
+/// Connections accepted on `listener` by serving thread `thread`.
+fn accepted(page: &str, listener: &str, thread: usize) -> f64 {
+    client::metric(
+        page,
+        &format!(
+            "meshtwin_proxy_connections_accepted_total{{listener=\"{listener}\",thread=\"{thread}\"}}"
+        ),
+    )
+    .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_are_spread_over_every_serving_thread() {
+    let control_plane = Meshtwin::serve(&[]);
+    let ca = control_plane.data_dir().join("ca.pem");
+    let spec = |service: &str| {
+        let mut spec = ProxySpec::new(
+            service,
+            &control_plane.control,
+            &control_plane.otlp_grpc,
+            &ca,
+        );
+        spec.threads = Some(2);
+        spec
+    };
+    let app = start_app("ledger", false);
+    let mut ledger = spec("ledger");
+    ledger.app = Some(app.address("http"));
+    let ledger = MeshProxy::start(&ledger).await;
+    let mut payments = spec("payments");
+    let inbound = ledger.inbound.expect("an inbound side").port();
+    payments
+        .services
+        .push(one_endpoint("ledger", "http", None, inbound));
+    let payments = MeshProxy::start(&payments).await;
+
+    // Each call is a new connection from the app; the kernel hashes each
+    // to one of the two sockets on the outbound port.
+    const CALLS: usize = 40;
+    for i in 0..CALLS {
+        let reply = call(payments.outbound, "ledger", &format!("/echo?call={i}")).await;
+        assert_eq!(reply.status, 200, "call {i}: {}", reply.text());
+    }
+    let page = payments.metrics().await;
+    let by_thread = [
+        accepted(&page, "outbound", 0),
+        accepted(&page, "outbound", 1),
+    ];
+    assert_eq!(by_thread.iter().sum::<f64>(), CALLS as f64, "{page}");
+    // All 40 on one thread has odds of 2^-39 when the kernel spreads them.
+    assert!(by_thread.iter().all(|n| *n > 0.0), "{by_thread:?}");
+    // Each of payments' threads calls ledger on connections of its own.
+    let page = ledger.metrics().await;
+    let inbound = accepted(&page, "inbound", 0) + accepted(&page, "inbound", 1);
+    assert!((2.0..CALLS as f64).contains(&inbound), "{inbound}: {page}");
 }

@@ -27,6 +27,7 @@ impl Outbound {
         stop: watch::Receiver<bool>,
     ) {
         accept_until_stopped(listener, stop, "outbound tcp", |stream, _| {
+            self.metrics.accepted("outbound_tcp");
             let outbound = self.clone();
             let Some(route) = self.routes.load().by_port(port).cloned() else {
                 tracing::warn!(

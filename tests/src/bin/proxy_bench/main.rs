@@ -3,9 +3,8 @@
 //! machine hits them all alike:
 //! (a) direct; (b) two HAProxy processes with mTLS (TLS 1.3) between them;
 //! (c) meshtwin-proxy outbound → inbound with mTLS and telemetry on;
-//! (d) the same with telemetry off, to price it; (e) (c) with its serving
-//! threads under `SCHED_OTHER` instead of `SCHED_BATCH`, to price the
-//! scheduling default.
+//! (d) the same with telemetry off, to price it; (e) (c) with one serving
+//! thread per proxy instead of the default two, to price the default.
 //!
 //! Load comes from `oha -q RATE --latency-correction` (no coordinated
 //! omission). CPU and peak memory of every proxy process come from /proc.

@@ -1,7 +1,7 @@
 //! The five paths to the same nginx upstream: direct, two HAProxy
 //! processes with mTLS (TLS 1.3) between them, and two meshtwin-proxy
 //! processes (outbound → inbound, mTLS) with telemetry on and off, and
-//! with telemetry on under `SCHED_OTHER`.
+//! with telemetry on and one serving thread each.
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -136,10 +136,10 @@ fn haproxy_pair(dir: &Path, upstream: u16) -> (Spawned, Spawned, u16) {
     (a, b, port_a)
 }
 
-/// The telemetry-on pair with its serving threads under `SCHED_OTHER`
-/// (`scheduling = "normal"`) instead of the default `SCHED_BATCH`: the
-/// price of the default in tail latency, and what it saves in CPU.
-pub(crate) const NORMAL_SCHEDULING: &str = "meshtwin pair (mTLS, telemetry on, SCHED_OTHER)";
+/// The telemetry-on pair with one serving thread each (`threads = 1`)
+/// instead of the default two: what the second thread buys in tail
+/// latency, and what it costs in CPU and memory.
+pub(crate) const ONE_THREAD: &str = "meshtwin pair (mTLS, telemetry on, one thread)";
 
 /// meshtwin-proxy for `bench-client` (outbound, a local port for
 /// `upstream`) → meshtwin-proxy for `upstream` (inbound) → nginx.
@@ -147,13 +147,13 @@ async fn meshtwin_pair(
     meshtwin: &Meshtwin,
     upstream: u16,
     telemetry: bool,
-    scheduling: Option<&'static str>,
+    threads: Option<usize>,
 ) -> (MeshProxy, MeshProxy, u16) {
     let ca = meshtwin.data_dir().join("ca.pem");
     let spec = |service: &str| {
         let mut spec = ProxySpec::new(service, &meshtwin.control, &meshtwin.otlp_grpc, &ca);
         spec.telemetry = telemetry;
-        spec.scheduling = scheduling;
+        spec.threads = threads;
         spec.flush_ms = (1000, 10_000);
         spec
     };
@@ -213,8 +213,8 @@ impl Fixture {
         let meshtwin = collector_on_idle_cores();
         let (on_out, on_in, on_port) = meshtwin_pair(&meshtwin, upstream, true, None).await;
         let (off_out, off_in, off_port) = meshtwin_pair(&meshtwin, upstream, false, None).await;
-        let (normal_out, normal_in, normal_port) =
-            meshtwin_pair(&meshtwin, upstream, true, Some("normal")).await;
+        let (single_out, single_in, single_port) =
+            meshtwin_pair(&meshtwin, upstream, true, Some(1)).await;
         let url = |port: u16| format!("http://127.0.0.1:{port}/");
         let pid = |label: &str, pid: u32| (label.to_owned(), pid);
         let paths = vec![
@@ -240,13 +240,13 @@ impl Fixture {
                 &off_out,
                 &off_in,
             ),
-            meshtwin_path(NORMAL_SCHEDULING, url(normal_port), &normal_out, &normal_in),
+            meshtwin_path(ONE_THREAD, url(single_port), &single_out, &single_in),
         ];
         Self {
             paths,
             _processes: vec![nginx, haproxy_a, haproxy_b],
             _meshtwin: meshtwin,
-            _mesh_proxies: vec![on_out, on_in, off_out, off_in, normal_out, normal_in],
+            _mesh_proxies: vec![on_out, on_in, off_out, off_in, single_out, single_in],
             _dir: dir,
         }
     }

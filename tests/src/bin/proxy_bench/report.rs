@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use crate::oha::Latency;
-use crate::paths::{BODY_BYTES, BenchPath, NORMAL_SCHEDULING};
+use crate::paths::{BODY_BYTES, BenchPath, ONE_THREAD};
 use meshtwin_tests::stats::median;
 
 /// One path at one rate, over every round.
@@ -64,6 +64,14 @@ impl Measured {
         (!self.proxies.is_empty()).then(|| {
             self.proxies.iter().map(|(_, cpu, _)| cpu).sum::<f64>() / self.proxies.len() as f64
         })
+    }
+
+    /// The largest peak RSS of the path's proxies, MiB.
+    fn peak_rss(&self) -> f64 {
+        self.proxies
+            .iter()
+            .map(|(_, _, rss)| *rss)
+            .fold(0.0, f64::max)
     }
 }
 
@@ -216,22 +224,23 @@ pub(crate) fn report(
             per_round(ours),
             per_round(haproxy)
         );
-        if let Some(normal) = find(NORMAL_SCHEDULING) {
-            let normal_added = normal.latency.p99 - direct.latency.p99;
+        if let Some(single) = find(ONE_THREAD) {
+            let single_added = single.latency.p99 - direct.latency.p99;
             let _ = writeln!(
                 out,
-                "  - serving threads under SCHED_OTHER instead: added p99 {} (ratio {}), CPU {:.3} s per 1k requests per proxy",
-                added(normal_added),
+                "  - one serving thread per proxy instead: added p99 {} (ratio {}), CPU {:.3} s per 1k requests per proxy, peak RSS {:.1} MiB",
+                added(single_added),
                 if haproxy_added > 0.0 {
-                    format!("{:.2}", normal_added / haproxy_added)
+                    format!("{:.2}", single_added / haproxy_added)
                 } else {
                     "n/a".to_owned()
                 },
-                normal.mean_cpu().unwrap_or(0.0)
+                single.mean_cpu().unwrap_or(0.0),
+                single.peak_rss()
             );
         }
         let cpu = ours.mean_cpu().unwrap_or(0.0);
-        let rss = ours.proxies.iter().map(|(_, _, r)| *r).fold(0.0, f64::max);
+        let rss = ours.peak_rss();
         let _ = writeln!(
             out,
             "  - CPU {cpu:.3} s per 1k requests per proxy ({}); telemetry costs {:+.3}; HAProxy {:.3}; peak RSS {rss:.1} MiB ({})",
