@@ -14,6 +14,7 @@ pub mod fault;
 pub mod forward;
 pub mod identity;
 pub mod inbound;
+pub mod listening;
 pub mod metrics;
 pub mod outbound;
 pub mod outlier;
@@ -36,10 +37,11 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::admin::Admin;
-use crate::config::{Protocol, ProxyConfig};
+use crate::config::ProxyConfig;
 use crate::control_client::ControlClient;
 use crate::identity::Identity;
 use crate::inbound::Inbound;
+use crate::listening::{Bound, Serving};
 use crate::metrics::ProxyMetrics;
 use crate::outbound::Outbound;
 use crate::routes::Routes;
@@ -62,17 +64,6 @@ pub struct Proxy {
     exporter: Option<tokio::sync::oneshot::Receiver<()>>,
     drain: Drain,
     shards: Shards,
-}
-
-/// One listening socket per shard on `address`, and the address they share.
-fn bind(
-    address: SocketAddr,
-    shards: usize,
-    what: &str,
-) -> Result<(Vec<std::net::TcpListener>, SocketAddr), String> {
-    let sockets = shard::listen(address, shards, what)?;
-    let bound = sockets[0].local_addr().map_err(|e| e.to_string())?;
-    Ok((sockets, bound))
 }
 
 impl Proxy {
@@ -105,24 +96,9 @@ impl Proxy {
             (Arc::new(Telemetry::disabled()), None)
         };
 
-        let shards = config.threads;
-        let (outbound_sockets, outbound_address) =
-            bind(config.outbound.listen, shards, "outbound")?;
-        let (admin_socket, admin_address) = bind(config.admin.listen, 1, "the admin port")?;
-        let inbound_sockets = match config.inbound.app {
-            Some(_) => Some(bind(config.inbound.listen, shards, "inbound")?),
-            None => None,
-        };
-        let mut service_ports = Vec::new();
-        let mut port_sockets = Vec::new();
-        // Ports are bound once, from the file; routes from the control
-        // plane can change where a port leads, not which ports exist.
-        for (port, route) in &routes.load().by_port {
-            let address = SocketAddr::new(config.outbound.listen.ip(), *port);
-            let (sockets, bound) = bind(address, shards, &format!("service `{}`", route.name))?;
-            service_ports.push((route.name.clone(), bound));
-            port_sockets.push((sockets, *port, route.protocol));
-        }
+        let bound = Bound::bind(&config, &routes.load())?;
+        let admin = shard::listen(config.admin.listen, 1, "the admin port")?.remove(0);
+        let admin_address = admin.local_addr().map_err(|e| e.to_string())?;
 
         let mut registry = Registry::default();
         metrics.register(&mut registry);
@@ -177,61 +153,24 @@ impl Proxy {
                 app_pool: Default::default(),
             })
         });
-        let inbound_address = inbound_sockets.as_ref().map(|(_, bound)| *bound);
-        let mut inbound_sockets = inbound_sockets.map(|(sockets, _)| sockets.into_iter());
-        let mut outbound_sockets = outbound_sockets.into_iter();
-        let mut port_sockets: Vec<_> = port_sockets
-            .into_iter()
-            .map(|(sockets, port, protocol)| (sockets.into_iter(), port, protocol))
-            .collect();
-        let shards = Shards::start(shards)?;
-        for handle in shards.handles() {
-            let (drain, stop) = (drain_handle.clone(), stop_rx.clone());
-            listeners.spawn_on(server::keep_a_timer_due(stop.clone()), handle);
-            let socket = outbound_sockets.next().expect("a socket per shard");
-            listeners.spawn_on(
-                outbound.clone().serve_http(
-                    shard::on_runtime(socket, handle)?,
-                    None,
-                    drain.clone(),
-                    stop.clone(),
-                ),
-                handle,
-            );
-            for (sockets, port, protocol) in &mut port_sockets {
-                let listener =
-                    shard::on_runtime(sockets.next().expect("a socket per shard"), handle)?;
-                let (drain, stop) = (drain.clone(), stop.clone());
-                match protocol {
-                    Protocol::Http => listeners.spawn_on(
-                        outbound
-                            .clone()
-                            .serve_http(listener, Some(*port), drain, stop),
-                        handle,
-                    ),
-                    Protocol::Tcp => listeners.spawn_on(
-                        outbound.clone().serve_tcp(listener, *port, drain, stop),
-                        handle,
-                    ),
-                };
-            }
-            if let (Some(inbound), Some(sockets)) = (&inbound, &mut inbound_sockets) {
-                let listener =
-                    shard::on_runtime(sockets.next().expect("a socket per shard"), handle)?;
-                listeners.spawn_on(inbound.clone().serve(listener, drain, stop), handle);
-            }
+        let serving = Serving {
+            outbound,
+            inbound,
+            drain: drain_handle.clone(),
+            stop: stop_rx.clone(),
+        };
+        let shards = Shards::start(config.threads)?;
+        for (sockets, handle) in bound.per_thread.into_iter().zip(shards.handles()) {
+            sockets.serve(&serving, handle, &mut listeners)?;
         }
-        let admin_listener = shard::on_runtime(
-            admin_socket.into_iter().next().expect("one admin socket"),
-            &shards.handles()[0],
-        )?;
+        let admin_listener = shard::on_runtime(admin, &shards.handles()[0])?;
         let admin = Arc::new(Admin { registry, identity });
         listeners.spawn(admin.serve(admin_listener, drain_handle, stop_rx));
 
         Ok(Self {
-            inbound: inbound_address,
-            outbound: outbound_address,
-            service_ports,
+            inbound: bound.inbound,
+            outbound: bound.outbound,
+            service_ports: bound.service_ports,
             admin: admin_address,
             stop,
             listeners,
