@@ -48,6 +48,8 @@ pub(crate) enum Command {
     /// CSV and write, per point, the anomaly score in [0, 1] and whether it
     /// alarmed (for tuning sensitivity on your own history).
     Detect(crate::detect_cli::DetectArgs),
+    /// Check the failover audit log's hash chain, offline.
+    Audit(crate::audit_cli::AuditArgs),
 }
 
 /// The `--help` line of the bundled topologies.
@@ -83,6 +85,10 @@ pub(crate) struct ServeArgs {
     /// `[[overrides]]` served to proxies; re-read when it changes.
     #[arg(long, value_name = "FILE")]
     pub(crate) mesh_routes: Option<PathBuf>,
+    /// A TOML file of failover rules (see failover-rules.example.toml);
+    /// checked at start, and recorded in the audit log.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) failover_rules: Option<PathBuf>,
     /// Largest OTLP request accepted, in bytes, before and after decompression [default: 8388608].
     #[arg(long, value_name = "BYTES")]
     pub(crate) max_request_bytes: Option<usize>,

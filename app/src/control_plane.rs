@@ -28,6 +28,8 @@ pub(crate) struct ControlPlane {
     pub(crate) web: SocketAddr,
     pub(crate) control: SocketAddr,
     pub(crate) data_dir: DataDir,
+    /// Open while failover rules are armed; the engine will append to it.
+    _audit: Option<meshtwin_failover::audit::AuditLog>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -53,6 +55,10 @@ impl ControlPlane {
     /// Binds every port, then starts every stage.
     pub(crate) async fn start(settings: &Settings) -> Result<Self, String> {
         let data_dir = DataDir::open(&settings.data_dir)?;
+        let audit = match &settings.failover_rules {
+            Some(rules) => Some(crate::failover_stage::arm(rules, &data_dir.path)?),
+            None => None,
+        };
         let l = &settings.listen;
         let grpc_listener =
             bind(l.address, l.otlp_grpc_port, "OTLP/gRPC", "otlp_grpc_port").await?;
@@ -177,6 +183,7 @@ impl ControlPlane {
             web,
             control,
             data_dir,
+            _audit: audit,
             stop,
             tasks,
         })

@@ -6,6 +6,7 @@
 //! configuration, 1 when start-up fails (a port in use, a locked data
 //! directory).
 
+mod audit_cli;
 mod cause_ranker;
 mod certificate_authority;
 mod cli;
@@ -14,6 +15,7 @@ mod control_plane;
 mod data_dir;
 mod detect_cli;
 mod eval;
+mod failover_stage;
 mod generate;
 mod grpc_service;
 mod incident_log;
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
             Command::Eval(args) => eval::eval(&args),
             Command::SealSuite(args) => eval::seal(&args),
             Command::Detect(args) => detect_cli::detect(&args),
+            Command::Audit(args) => audit_cli::audit(&args),
             Command::Query(args) => query_cli::query(args)
                 .await
                 .map_err(|f| Failure::Exit(f.exit_code(), f.message().to_owned())),
@@ -111,8 +114,18 @@ impl From<ConfigProblems> for Failure {
     }
 }
 
+/// A bad rules file is a configuration error (exit 64), found before
+/// anything starts.
+fn check_failover_rules(settings: &Settings) -> Result<(), Failure> {
+    if let Some(path) = &settings.failover_rules {
+        failover_stage::load_rules(path)?;
+    }
+    Ok(())
+}
+
 async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let settings = Settings::for_serve(&args)?;
+    check_failover_rules(&settings)?;
     let plane = ControlPlane::start(&settings)
         .await
         .map_err(Failure::Start)?;
@@ -126,6 +139,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
 
 async fn demo(args: DemoArgs) -> Result<(), Failure> {
     let settings = Settings::for_demo(&args)?;
+    check_failover_rules(&settings)?;
     let plane = ControlPlane::start(&settings)
         .await
         .map_err(Failure::Start)?;

@@ -86,6 +86,8 @@ pub(crate) struct Settings {
     /// Services, endpoints and overrides served to proxies over the
     /// control API's watch stream; re-read when the file changes.
     pub(crate) mesh_routes: Option<PathBuf>,
+    /// Failover rules, checked at start and recorded in the audit log.
+    pub(crate) failover_rules: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -100,6 +102,7 @@ impl Default for Settings {
             store: StoreSettings::default(),
             query: QuerySettings::default(),
             mesh_routes: None,
+            failover_rules: None,
         }
     }
 }
@@ -144,6 +147,9 @@ impl Settings {
         if let Some(path) = &args.mesh_routes {
             self.mesh_routes = Some(path.clone());
         }
+        if let Some(path) = &args.failover_rules {
+            self.failover_rules = Some(path.clone());
+        }
         if let Some(bytes) = args.max_request_bytes {
             self.collector.max_request_bytes = bytes;
         }
@@ -159,7 +165,12 @@ impl Settings {
         let mut file = ConfigFile::parse(
             &text,
             &defaults,
-            &["mesh_routes", "store.dir", "store.memory_only_max_spans"],
+            &[
+                "mesh_routes",
+                "failover_rules",
+                "store.dir",
+                "store.memory_only_max_spans",
+            ],
         )
         .map_err(|e| ConfigProblems(e.0.into_iter().map(|p| format!("{at}: {p}")).collect()))?;
         let settings = Self {
@@ -172,6 +183,7 @@ impl Settings {
             store: file.section("store", defaults.store),
             query: file.section("query", defaults.query),
             mesh_routes: file.section("mesh_routes", defaults.mesh_routes),
+            failover_rules: file.section("failover_rules", defaults.failover_rules),
         };
         file.finish(&at)?;
         Ok(settings)
