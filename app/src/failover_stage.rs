@@ -8,6 +8,7 @@ use std::path::Path;
 use meshtwin_failover::RuleSet;
 use meshtwin_failover::audit::{AuditLog, Opened, sha256_hex};
 
+use crate::certificate_authority::unix_ms;
 use crate::settings::ConfigProblems;
 
 /// Reads and checks a rules file.
@@ -19,17 +20,11 @@ pub(crate) fn load_rules(path: &Path) -> Result<(RuleSet, String), ConfigProblem
     Ok((rules, text))
 }
 
-fn unix_millis_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// Opens the data directory's audit log and records the rules in force.
 pub(crate) fn arm(rules_file: &Path, data_dir: &Path) -> Result<AuditLog, String> {
     let (rules, text) = load_rules(rules_file).map_err(|e| e.to_string())?;
     let path = crate::audit_cli::log_path(data_dir);
-    let now = unix_millis_now();
+    let now = unix_ms(std::time::SystemTime::now());
     let (mut log, opened) = AuditLog::open(&path, now)
         .map_err(|e| format!("cannot open the audit log {}: {e}", path.display()))?;
     match opened {
