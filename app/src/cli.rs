@@ -50,6 +50,8 @@ pub(crate) enum Command {
     Detect(crate::detect_cli::DetectArgs),
     /// Check the failover audit log's hash chain, offline.
     Audit(crate::audit_cli::AuditArgs),
+    /// Check a failover rules file, or call its hooks with a test event.
+    Failover(crate::failover_cli::FailoverArgs),
 }
 
 /// The `--help` line of the bundled topologies.

@@ -17,6 +17,25 @@ pub(crate) fn load_rules(path: &Path) -> Result<(RuleSet, String), ConfigProblem
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigProblems(vec![format!("cannot read {at}: {e}")]))?;
     let rules = RuleSet::from_toml(&text, &at)?;
+    let missing: Vec<String> = rules
+        .rules
+        .iter()
+        .flat_map(|rule| {
+            let at = &at;
+            rule.webhooks.iter().enumerate().filter_map(move |(i, hook)| {
+                let set = std::env::var_os(&hook.secret_env).is_some_and(|v| !v.is_empty());
+                (!set).then(|| {
+                    format!(
+                        "{at}: rule `{}`: webhooks[{i}]: the signing secret ${} is not set in the environment",
+                        rule.name, hook.secret_env
+                    )
+                })
+            })
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(ConfigProblems(missing));
+    }
     Ok((rules, text))
 }
 

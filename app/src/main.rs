@@ -15,6 +15,8 @@ mod control_plane;
 mod data_dir;
 mod detect_cli;
 mod eval;
+mod failover_cli;
+mod failover_hooks;
 mod failover_stage;
 mod generate;
 mod grpc_service;
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
             Command::SealSuite(args) => eval::seal(&args),
             Command::Detect(args) => detect_cli::detect(&args),
             Command::Audit(args) => audit_cli::audit(&args),
+            Command::Failover(args) => failover_cli::failover(&args).await,
             Command::Query(args) => query_cli::query(args)
                 .await
                 .map_err(|f| Failure::Exit(f.exit_code(), f.message().to_owned())),

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod rule;
 pub mod rule_set;
+pub mod signature;
 
 pub use rule::{Condition, Limits, Mode, Rule, Signal};
 pub use rule_set::RuleSet;

@@ -156,10 +156,12 @@ pub fn rule_problems(rule: &Rule) -> Vec<String> {
         }
     }
     for (i, hook) in rule.webhooks.iter().enumerate() {
-        if !(hook.url.starts_with("http://") || hook.url.starts_with("https://")) {
+        if hook.url.starts_with("https://") {
             problem(format!(
-                "webhooks[{i}].url must start with http:// or https://"
+                "webhooks[{i}].url: https:// is not supported yet; send to an http:// relay on a trusted network"
             ));
+        } else if !hook.url.starts_with("http://") {
+            problem(format!("webhooks[{i}].url must start with http://"));
         }
         if hook.secret_env.trim().is_empty() {
             problem(format!(

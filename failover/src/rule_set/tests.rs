@@ -52,7 +52,7 @@ service = "ledger"
 locality = "region-a"
 when = { signal = "incident", above = 1.0 }
 recover = { signal = "incident", active = false, for_s = 10 }
-webhooks = [{ url = "http://127.0.0.1:9/", secret_env = "S" }]
+webhooks = [{ url = "https://127.0.0.1:9/", secret_env = "S" }]
 [[rules]]
 name = "three"
 service = "ledger"
@@ -71,6 +71,7 @@ exec = [{ argv = ["true"] }]
         "rules[1] `two`: recover.for_s must be at least 1",
         "rules[1] `two`: shift_traffic.to_locality is the rule's own locality",
         "rules[1] `two`: webhooks[0].url must start with http://",
+        "rules[2] `three`: webhooks[0].url: https:// is not supported yet",
         "rules[1] `two`: webhooks[0].secret_env is required",
         "rules[1] `two`: webhooks[0].max_attempts must be 1 to 10",
         "rules[1] `two`: exec[0].argv must name a program",
