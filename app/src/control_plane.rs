@@ -28,8 +28,6 @@ pub(crate) struct ControlPlane {
     pub(crate) web: SocketAddr,
     pub(crate) control: SocketAddr,
     pub(crate) data_dir: DataDir,
-    /// Open while failover rules are armed; the engine will append to it.
-    _audit: Option<meshtwin_failover::audit::AuditLog>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -55,7 +53,7 @@ impl ControlPlane {
     /// Binds every port, then starts every stage.
     pub(crate) async fn start(settings: &Settings) -> Result<Self, String> {
         let data_dir = DataDir::open(&settings.data_dir)?;
-        let audit = match &settings.failover_rules {
+        let armed = match &settings.failover_rules {
             Some(rules) => Some(crate::failover_stage::arm(rules, &data_dir.path)?),
             None => None,
         };
@@ -120,12 +118,26 @@ impl ControlPlane {
             query_metrics,
         };
         let max_request_bytes = settings.collector.max_request_bytes;
+        let overrides = armed.map(|(rules, audit)| {
+            if settings.mesh_routes.is_none() && rules.rules.iter().any(|r| r.shift_traffic.is_some()) {
+                tracing::warn!("failover rules move traffic, but no --mesh-routes file is served: proxies will not see their overrides");
+            }
+            let (overrides, engine) = crate::failover_loop::engine_loop(
+                rules,
+                audit,
+                web_state.view.clone(),
+                stopped(stop_rx.clone()),
+            );
+            tasks.spawn(engine);
+            overrides
+        });
         let latest_routes = match &settings.mesh_routes {
             Some(path) => {
                 let (latest, reload) = routes_api::watch_file(
                     path.clone(),
                     settings.identity.trust_domain.clone(),
                     routes_metrics.clone(),
+                    overrides,
                     stopped(stop_rx.clone()),
                 )?;
                 tasks.spawn(reload);
@@ -183,7 +195,6 @@ impl ControlPlane {
             web,
             control,
             data_dir,
-            _audit: audit,
             stop,
             tasks,
         })

@@ -1,7 +1,7 @@
-//! Failover rules in the control plane. For now: the rules file is
-//! checked at start (every problem reported, exit 64) and the rule set in
-//! force is recorded in the audit log, with the file's SHA-256, so the
-//! log says which rules were armed from when.
+//! Failover rules in the control plane: the rules file is checked at
+//! start (every problem reported, exit 64) and the rule set in force is
+//! recorded in the audit log, with the file's SHA-256, so the log says
+//! which rules were armed from when. `failover_loop` then runs them.
 
 use std::path::Path;
 
@@ -40,7 +40,7 @@ pub(crate) fn load_rules(path: &Path) -> Result<(RuleSet, String), ConfigProblem
 }
 
 /// Opens the data directory's audit log and records the rules in force.
-pub(crate) fn arm(rules_file: &Path, data_dir: &Path) -> Result<AuditLog, String> {
+pub(crate) fn arm(rules_file: &Path, data_dir: &Path) -> Result<(RuleSet, AuditLog), String> {
     let (rules, text) = load_rules(rules_file).map_err(|e| e.to_string())?;
     let path = crate::audit_cli::log_path(data_dir);
     let now = unix_ms(std::time::SystemTime::now());
@@ -83,5 +83,5 @@ pub(crate) fn arm(rules_file: &Path, data_dir: &Path) -> Result<AuditLog, String
     )
     .map_err(|e| format!("cannot write the audit log {}: {e}", path.display()))?;
     tracing::info!(rules = rules.rules.len(), audit = %path.display(), "failover rules loaded");
-    Ok(log)
+    Ok((rules, log))
 }

@@ -17,6 +17,7 @@ mod detect_cli;
 mod eval;
 mod failover_cli;
 mod failover_hooks;
+mod failover_loop;
 mod failover_stage;
 mod generate;
 mod grpc_service;

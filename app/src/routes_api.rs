@@ -13,7 +13,7 @@ use meshtwin_model::config_file::{ConfigFile, ConfigProblems};
 use meshtwin_model::control::{
     ACK_PATH, AckRequest, AckResponse, RoutesUpdate, WATCH_PATH, WatchRequest,
 };
-use meshtwin_model::routing::MeshRoutes;
+use meshtwin_model::routing::{MeshRoutes, Override};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -105,48 +105,61 @@ fn update(version: u64, routes: &MeshRoutes) -> Arc<RoutesUpdate> {
 pub(crate) type Latest = watch::Receiver<Option<Arc<RoutesUpdate>>>;
 
 /// Loads `path` (an error stops start-up) and returns the stream's source
-/// and the task that re-reads the file until `stop`.
+/// and the task that re-reads the file until `stop`. The failover engine's
+/// overrides (`extra`) are served after the file's own; a new version goes
+/// out when either changes.
 pub(crate) fn watch_file(
     path: PathBuf,
     trust_domain: String,
     metrics: Arc<RoutesMetrics>,
+    extra: Option<watch::Receiver<Vec<Override>>>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(Latest, impl std::future::Future<Output = ()>), String> {
     let routes = load(&path, &trust_domain).map_err(|e| e.to_string())?;
     let (tx, rx) = watch::channel(Some(update(1, &routes)));
     metrics.version.set(1);
+    let (_none, quiet) = watch::channel(Vec::new());
+    let mut extra = extra.unwrap_or(quiet);
     let task = async move {
+        // Keeps the quiet channel open while the task runs.
+        let _none = _none;
         let stamp = |path: &Path| {
             std::fs::metadata(path)
                 .ok()
                 .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()))
         };
         let mut seen = stamp(&path);
+        let mut file = routes.clone();
         let (mut version, mut current) = (1, routes);
         tokio::pin!(stop);
         loop {
             tokio::select! {
                 () = &mut stop => return,
-                () = tokio::time::sleep(POLL) => {}
-            }
-            let now = stamp(&path);
-            if now == seen {
-                continue;
-            }
-            seen = now;
-            match load(&path, &trust_domain) {
-                Ok(routes) if routes == current => {}
-                Ok(routes) => {
-                    version += 1;
-                    tracing::info!(version, path = %path.display(), "mesh routes changed");
-                    tx.send_replace(Some(update(version, &routes)));
-                    metrics.version.set(version as i64);
-                    current = routes;
+                Ok(()) = extra.changed() => {}
+                () = tokio::time::sleep(POLL) => {
+                    let now = stamp(&path);
+                    if now != seen {
+                        seen = now;
+                        match load(&path, &trust_domain) {
+                            Ok(routes) => file = routes,
+                            Err(problems) => {
+                                metrics.reload_errors.inc();
+                                tracing::error!(%problems, version, "mesh routes file rejected; version {version} stays in force");
+                            }
+                        }
+                    }
                 }
-                Err(problems) => {
-                    metrics.reload_errors.inc();
-                    tracing::error!(%problems, version, "mesh routes file rejected; version {version} stays in force");
-                }
+            }
+            let mut routes = file.clone();
+            routes
+                .overrides
+                .extend(extra.borrow_and_update().iter().cloned());
+            if routes != current {
+                version += 1;
+                tracing::info!(version, path = %path.display(), overrides = routes.overrides.len(), "mesh routes changed");
+                tx.send_replace(Some(update(version, &routes)));
+                metrics.version.set(version as i64);
+                current = routes;
             }
         }
     };

@@ -13,7 +13,9 @@ pub mod engine;
 pub mod event;
 pub mod observed;
 mod prediction;
+pub mod twin_signals;
 
 pub use engine::{Engine, RuleStatus};
 pub use event::{Event, Prediction};
 pub use observed::{Observed, ScopeSignals};
+pub use twin_signals::TwinSignals;

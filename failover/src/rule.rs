@@ -43,7 +43,7 @@ pub enum Signal {
     RatePerSecond,
     /// An anomaly is open on the service.
     Anomaly,
-    /// An open incident names the service among its top causes.
+    /// An open incident includes the service.
     Incident,
 }
 

@@ -127,6 +127,17 @@ pub struct NodeView {
     /// Signals alarming now (requests served, timed by the server side).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub anomalies: Vec<ActiveAnomaly>,
+    /// The requests served in each `cloud.region` the server side named
+    /// (at most a few, sorted): what failover rules test.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub localities: Vec<LocalityView>,
+}
+
+/// A service's requests served in one locality (`cloud.region`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocalityView {
+    pub locality: String,
+    pub windows: Windows<NodeWindow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::client;
-use crate::sandbox::{eventually, meshtwin_bin};
+use crate::sandbox::{Meshtwin, eventually, meshtwin_bin};
 
 /// A binary built beside `meshtwin` (same profile).
 pub fn sibling_bin(name: &str) -> PathBuf {
@@ -366,4 +366,52 @@ impl Pair {
         let a = MeshProxy::start(&spec_a).await;
         Self { app, a, b }
     }
+}
+
+/// `service` in `locality`: `mesh-app` named `SERVICE-LOCALITY` behind an
+/// inbound proxy with its identity from `control_plane`, reporting spans
+/// to it.
+pub async fn instance(
+    control_plane: &Meshtwin,
+    service: &str,
+    locality: &str,
+) -> (Spawned, MeshProxy) {
+    let app = start_app(&format!("{service}-{locality}"), false);
+    let mut spec = spec_in(control_plane, service, locality);
+    spec.app = Some(app.address("http"));
+    let proxy = MeshProxy::start(&spec).await;
+    (app, proxy)
+}
+
+/// A caller's proxy (outbound only) for `service` in `locality`, with no
+/// services of its own: its routes come from `control_plane`'s stream.
+pub async fn caller(control_plane: &Meshtwin, service: &str, locality: &str) -> MeshProxy {
+    MeshProxy::start(&spec_in(control_plane, service, locality)).await
+}
+
+/// A proxy of `service` in `locality` with its identity from, and its
+/// spans to, `control_plane`.
+fn spec_in(control_plane: &Meshtwin, service: &str, locality: &str) -> ProxySpec {
+    let ca = control_plane.data_dir().join("ca.pem");
+    let mut spec = ProxySpec::new(
+        service,
+        &control_plane.control,
+        &control_plane.otlp_grpc,
+        &ca,
+    );
+    spec.locality = locality.to_owned();
+    spec
+}
+
+/// Writes a mesh routes file: `service` at `endpoints` (inbound address,
+/// locality), then `extra` TOML (overrides).
+pub fn write_routes(path: &Path, service: &str, endpoints: &[(SocketAddr, &str)], extra: &str) {
+    let mut text = format!("[[services]]\nname = \"{service}\"\n");
+    for (address, locality) in endpoints {
+        text.push_str(&format!(
+            "[[services.endpoints]]\naddress = \"{address}\"\nlocality = \"{locality}\"\n"
+        ));
+    }
+    text.push_str(extra);
+    std::fs::write(path, text).expect("write routes");
 }

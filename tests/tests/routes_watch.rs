@@ -5,39 +5,11 @@
 //! drops an override at its expiry.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use meshtwin_tests::client::{self, metric};
-use meshtwin_tests::mesh::{MeshProxy, ProxySpec, Spawned, call, start_app};
+use meshtwin_tests::mesh::{call, caller, instance, write_routes};
 use meshtwin_tests::sandbox::{Meshtwin, eventually};
-
-/// A `ledger` instance in `locality`: its app and inbound proxy.
-async fn ledger(control_plane: &Meshtwin, locality: &str) -> (Spawned, MeshProxy) {
-    let app = start_app(&format!("ledger-{locality}"), false);
-    let ca = control_plane.data_dir().join("ca.pem");
-    let mut spec = ProxySpec::new(
-        "ledger",
-        &control_plane.control,
-        &control_plane.otlp_grpc,
-        &ca,
-    );
-    spec.app = Some(app.address("http"));
-    spec.locality = locality.to_owned();
-    let proxy = MeshProxy::start(&spec).await;
-    (app, proxy)
-}
-
-fn write_routes(path: &Path, endpoints: &[(SocketAddr, &str)], overrides: &str) {
-    let mut text = "[[services]]\nname = \"ledger\"\n".to_owned();
-    for (address, locality) in endpoints {
-        text.push_str(&format!(
-            "[[services.endpoints]]\naddress = \"{address}\"\nlocality = \"{locality}\"\n"
-        ));
-    }
-    text.push_str(overrides);
-    std::fs::write(path, text).expect("write routes");
-}
 
 async fn answered_by(outbound: SocketAddr) -> String {
     let reply = call(outbound, "ledger", "/echo").await;
@@ -69,24 +41,16 @@ async fn routes_versions_are_applied_acknowledged_and_outlive_the_control_plane(
     let routes = dir.path().join("routes.toml");
     std::fs::write(&routes, "").expect("an empty routes file");
     let control_plane = Meshtwin::serve(&["--mesh-routes", routes.to_str().expect("utf-8")]);
-    let (_app_a, ledger_a) = ledger(&control_plane, "region-a").await;
-    let (_app_b, ledger_b) = ledger(&control_plane, "region-b").await;
+    let (_app_a, ledger_a) = instance(&control_plane, "ledger", "region-a").await;
+    let (_app_b, ledger_b) = instance(&control_plane, "ledger", "region-b").await;
     let endpoints = [
         (ledger_a.inbound.expect("inbound"), "region-a"),
         (ledger_b.inbound.expect("inbound"), "region-b"),
     ];
-    write_routes(&routes, &endpoints, "");
+    write_routes(&routes, "ledger", &endpoints, "");
 
     // payments has no services in its file: everything comes from the stream.
-    let ca = control_plane.data_dir().join("ca.pem");
-    let mut spec = ProxySpec::new(
-        "payments",
-        &control_plane.control,
-        &control_plane.otlp_grpc,
-        &ca,
-    );
-    spec.locality = "region-a".to_owned();
-    let payments = MeshProxy::start(&spec).await;
+    let payments = caller(&control_plane, "payments", "region-a").await;
     eventually(
         Duration::from_secs(15),
         "routes from the control plane",
@@ -131,7 +95,7 @@ async fn routes_versions_are_applied_acknowledged_and_outlive_the_control_plane(
         "[[overrides]]\nservice = \"ledger\"\nexpires_unix_ms = {expires}\nreason = \"test failover\"\n\
          [overrides.locality_priorities]\nregion-b = 0\nregion-a = 1\n"
     );
-    write_routes(&routes, &endpoints, &failover);
+    write_routes(&routes, "ledger", &endpoints, &failover);
     eventually(Duration::from_secs(10), "the override to apply", || async {
         (answered_by(payments.outbound).await == "ledger-region-b").then_some(())
     })

@@ -48,6 +48,9 @@ pub(crate) struct Node {
     pub(crate) errors: u64,
     /// Requests served, timed by the server side.
     pub(crate) traffic: Traffic<1>,
+    /// The same, per region the server side named (at most `MAX_LABELS`,
+    /// sorted).
+    pub(crate) localities: Vec<(Box<str>, Traffic<1>)>,
     pub(crate) watch: SeriesWatch,
 }
 
@@ -68,6 +71,7 @@ impl Node {
             requests: 0,
             errors: 0,
             traffic: Traffic::new(),
+            localities: Vec::new(),
             watch: SeriesWatch::default(),
         }
     }
@@ -120,6 +124,14 @@ pub(crate) struct Edge {
     /// Calls, timed by the client side (0) and the server side (1).
     pub(crate) traffic: Traffic<2>,
     pub(crate) watch: SeriesWatch,
+}
+
+/// One request a node served.
+pub(crate) struct Served<'a> {
+    pub(crate) at: u64,
+    pub(crate) nanos: u64,
+    pub(crate) failed: bool,
+    pub(crate) locality: Option<&'a str>,
 }
 
 /// One observed call along an edge.
@@ -290,13 +302,34 @@ impl ServiceGraph {
         self.graph[index].touch(at);
     }
 
-    /// Counts a request the node served.
-    pub(crate) fn record_served(&mut self, node: NodeIndex, at: u64, nanos: u64, failed: bool) {
+    /// Counts a request the node served, in `locality` when the server
+    /// side named one.
+    pub(crate) fn record_served(&mut self, node: NodeIndex, served: Served<'_>) {
+        let Served {
+            at,
+            nanos,
+            failed,
+            locality,
+        } = served;
         let node = &mut self.graph[node];
         node.touch(at);
         node.requests += 1;
         node.errors += u64::from(failed);
         node.traffic.record(at, failed, [Some(nanos)]);
+        let Some(locality) = locality else { return };
+        let slot = match node
+            .localities
+            .binary_search_by(|(l, _)| (**l).cmp(locality))
+        {
+            Ok(slot) => slot,
+            Err(slot) if node.localities.len() < MAX_LABELS => {
+                node.localities
+                    .insert(slot, (locality.into(), Traffic::new()));
+                slot
+            }
+            Err(_) => return,
+        };
+        node.localities[slot].1.record(at, failed, [Some(nanos)]);
     }
 
     /// Counts a call along `from → to`, creating the edge on first sight.

@@ -1,7 +1,8 @@
 //! Renders the graph as the public snapshot and the Prometheus series.
 
 use meshtwin_model::graph::{
-    EdgeView, EdgeWindow, GraphSnapshot, Health, NodeView, NodeWindow, Windows, edge_id,
+    EdgeView, EdgeWindow, GraphSnapshot, Health, LocalityView, NodeView, NodeWindow, Windows,
+    edge_id,
 };
 use meshtwin_model::series::EdgeSeries;
 
@@ -69,6 +70,17 @@ fn node_view(node: &Node, now: u64) -> NodeView {
         total_errors: node.errors,
         windows: Windows { last_1m, last_5m },
         anomalies: node.watch.active.clone(),
+        localities: node
+            .localities
+            .iter()
+            .map(|(locality, traffic)| LocalityView {
+                locality: locality.to_string(),
+                windows: Windows {
+                    last_1m: node_window(&traffic.last_minute(now), now, node.first_seen),
+                    last_5m: node_window(&traffic.last_five_minutes(now), now, node.first_seen),
+                },
+            })
+            .collect(),
     }
 }
 

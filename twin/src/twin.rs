@@ -16,7 +16,7 @@ use petgraph::stable_graph::NodeIndex;
 use crate::anomalies::Anomalies;
 use crate::clock::TwinClock;
 use crate::config::TwinConfig;
-use crate::graph::{CallRecord, LimitHit, NodeRef, ServiceGraph};
+use crate::graph::{CallRecord, LimitHit, NodeRef, Served, ServiceGraph};
 use crate::pairing::{Call, Half, Pairing};
 use crate::window::LONGEST_VIEW_NANOS;
 
@@ -69,7 +69,7 @@ impl Twin {
                 self.clock.observe(end, wall);
                 self.counters.spans_ingested += 1;
                 if let Some(node) = node {
-                    self.ingest_one(span, node, end);
+                    self.ingest_one(span, node, end, group.service.region.as_deref());
                 }
             }
         }
@@ -79,14 +79,19 @@ impl Twin {
         self.anomalies.evaluate(&mut self.graph, self.clock.now());
     }
 
-    fn ingest_one(&mut self, span: &Span, node: NodeIndex, end: u64) {
+    fn ingest_one(&mut self, span: &Span, node: NodeIndex, end: u64, locality: Option<&str>) {
         let now = self.clock.now();
         if end.saturating_add(LONGEST_VIEW_NANOS) < now {
             self.counters.late_spans += 1;
         }
         if span.kind.is_callee() {
-            self.graph
-                .record_served(node, end, span.duration_nanos(), span.failed);
+            let served = Served {
+                at: end,
+                nanos: span.duration_nanos(),
+                failed: span.failed,
+                locality,
+            };
+            self.graph.record_served(node, served);
         } else {
             self.graph.touch(node, end);
         }
@@ -172,8 +177,13 @@ impl Twin {
                 };
                 // A virtual node reports nothing: its callers' view is all there is.
                 if self.graph.graph[to].kind != NodeKind::Service {
-                    self.graph
-                        .record_served(to, caller.end, caller.duration, caller.failed);
+                    let served = Served {
+                        at: caller.end,
+                        nanos: caller.duration,
+                        failed: caller.failed,
+                        locality: None,
+                    };
+                    self.graph.record_served(to, served);
                 }
                 let record = CallRecord {
                     at: caller.end,

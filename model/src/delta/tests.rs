@@ -27,6 +27,7 @@ fn node(id: &str, requests: u64) -> NodeView {
             last_5m: NodeWindow::default(),
         },
         anomalies: vec![],
+        localities: vec![],
     }
 }
 

@@ -98,6 +98,49 @@ fn client_and_server_halves_pair_in_either_order() {
 }
 
 #[test]
+fn requests_served_are_kept_per_locality_too() {
+    let mut twin = twin();
+    let in_region = |region: &str| {
+        let mut identity = ServiceIdentity::new("payments", None);
+        identity.region = Some(region.into());
+        Arc::new(identity)
+    };
+    let (a, b) = (in_region("region-a"), in_region("region-b"));
+    let mut batch = Vec::new();
+    for i in 0..10u8 {
+        let mut served = span(i, 1, None, SpanKind::Server, &a, 0, 5);
+        served.one().failed = i < 6;
+        batch.push(served);
+        batch.push(span(i, 2, None, SpanKind::Server, &b, 0, 5));
+    }
+    batch.push(span(
+        99,
+        1,
+        None,
+        SpanKind::Server,
+        &service("payments"),
+        0,
+        5,
+    ));
+    twin.ingest(&batch, WALL);
+    let snap = twin.snapshot(WALL);
+    let node = snap.nodes.iter().find(|n| n.id == "payments").unwrap();
+    assert_eq!(node.windows.last_1m.requests, 21);
+    let localities: Vec<(&str, u64, f64)> = node
+        .localities
+        .iter()
+        .map(|l| {
+            (
+                l.locality.as_str(),
+                l.windows.last_1m.requests,
+                l.windows.last_1m.error_ratio,
+            )
+        })
+        .collect();
+    assert_eq!(localities, [("region-a", 10, 0.6), ("region-b", 10, 0.0)]);
+}
+
+#[test]
 fn a_server_under_an_internal_parent_of_another_service_makes_an_edge() {
     let (a, b) = (service("a"), service("b"));
     let mut t = twin();

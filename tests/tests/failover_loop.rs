@@ -1,0 +1,214 @@
+//! Failover rules at work in `meshtwin serve`, on a real mesh: `ledger` in
+//! region-a and region-b behind `meshtwin-proxy`, called by `payments`'
+//! outbound proxy in region-a, all reporting spans to the control plane.
+//! When ledger's app in region-a dies, its inbound proxy's spans show the
+//! errors in the twin's region-a signals; an `auto` rule decides, writes
+//! the decision to the audit log and serves an override that the proxy
+//! applies; a `dry_run` rule records the decision and its predicted effect
+//! and serves nothing.
+
+use std::path::Path;
+use std::time::Duration;
+
+use meshtwin_tests::client::{self, metric};
+use meshtwin_tests::mesh::{MeshProxy, Spawned, call, caller, instance, write_routes};
+use meshtwin_tests::sandbox::{Meshtwin, eventually, run_meshtwin};
+
+fn rules(mode: &str, hook_out: &Path) -> String {
+    format!(
+        r#"
+[[rules]]
+name = "ledger-region-a"
+mode = "{mode}"
+service = "ledger"
+locality = "region-a"
+when = {{ signal = "error_ratio", above = 0.2, for_s = 1 }}
+recover = {{ signal = "error_ratio", below = 0.01, for_s = 60 }}
+shift_traffic = {{ to_locality = "region-b" }}
+override_ttl_s = 30
+exec = [{{ argv = ["sh", "-c", "cat > \"$OUT\""], env = {{ OUT = "{}" }} }}]
+"#,
+        hook_out.display()
+    )
+}
+
+fn audit_kinds(data_dir: &Path) -> Vec<String> {
+    let text =
+        std::fs::read_to_string(data_dir.join("audit").join("audit.log")).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(&line[65..]).ok())
+        .map(|entry| entry["kind"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn audit_record(data_dir: &Path, kind: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(data_dir.join("audit").join("audit.log")).unwrap();
+    text.lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(&line[65..]).unwrap())
+        .find(|entry| entry["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} record in\n{text}"))["record"]
+        .clone()
+}
+
+async fn routes_version(control_plane: &Meshtwin) -> f64 {
+    let page = client::get(&format!("{}/metrics", control_plane.web))
+        .await
+        .text();
+    metric(&page, "meshtwin_control_routes_version").unwrap_or(0.0)
+}
+
+/// Runs the scenario up to ledger's region-a app dying and its errors
+/// reaching the twin; returns what the caller needs to look further.
+async fn ledger_a_dies(
+    mode: &str,
+) -> (
+    tempfile::TempDir,
+    Meshtwin,
+    MeshProxy,
+    [MeshProxy; 2],
+    Spawned,
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let routes = dir.path().join("routes.toml");
+    std::fs::write(&routes, "").expect("an empty routes file");
+    let rules_file = dir.path().join("rules.toml");
+    let hook_out = dir.path().join("hook-stdin.json");
+    std::fs::write(&rules_file, rules(mode, &hook_out)).expect("rules");
+    let control_plane = Meshtwin::serve(&[
+        "--mesh-routes",
+        routes.to_str().unwrap(),
+        "--failover-rules",
+        rules_file.to_str().unwrap(),
+    ]);
+    let (app_a, ledger_a) = instance(&control_plane, "ledger", "region-a").await;
+    let (app_b, ledger_b) = instance(&control_plane, "ledger", "region-b").await;
+    write_routes(
+        &routes,
+        "ledger",
+        &[
+            (ledger_a.inbound.unwrap(), "region-a"),
+            (ledger_b.inbound.unwrap(), "region-b"),
+        ],
+        "",
+    );
+    let payments = caller(&control_plane, "payments", "region-a").await;
+    eventually(
+        Duration::from_secs(15),
+        "ledger in region-a answering",
+        || async {
+            let reply = call(payments.outbound, "ledger", "/echo").await;
+            (reply.status == 200 && reply.json()["app"] == "ledger-region-a").then_some(())
+        },
+    )
+    .await;
+    for _ in 0..5 {
+        assert_eq!(call(payments.outbound, "ledger", "/echo").await.status, 200);
+    }
+    assert_eq!(audit_kinds(control_plane.data_dir()), ["rules_loaded"]);
+    let version = routes_version(&control_plane).await;
+    assert_eq!(version, 2.0, "the empty file, then the endpoints");
+
+    // ledger's app in region-a dies; its inbound proxy answers 502 and
+    // reports the failed requests until the caller's proxy ejects it.
+    app_a.kill();
+    for _ in 0..20 {
+        let _ = call(payments.outbound, "ledger", "/echo").await;
+    }
+    (dir, control_plane, payments, [ledger_a, ledger_b], app_b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auto_rule_fails_over_through_the_routes_stream_and_audits_it() {
+    let (dir, control_plane, payments, _ledgers, _app_b) = ledger_a_dies("auto").await;
+    let data_dir = control_plane.data_dir().to_owned();
+    eventually(Duration::from_secs(30), "the rule to act", || async {
+        audit_kinds(&data_dir)
+            .contains(&"act".to_owned())
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        audit_kinds(&data_dir)[..3],
+        ["rules_loaded", "decided", "act"]
+    );
+    let decided = audit_record(&data_dir, "decided");
+    assert_eq!(decided["mode"], "auto");
+    assert!(decided["value"].as_f64().unwrap() > 0.2, "{decided}");
+    let act = audit_record(&data_dir, "act");
+    assert_eq!(act["route_override"]["service"], "ledger");
+    assert_eq!(act["route_override"]["locality_priorities"]["region-b"], 0);
+
+    // The override goes out as a new routes version, which the proxy applies.
+    eventually(
+        Duration::from_secs(10),
+        "the override served and applied",
+        || async {
+            let served = routes_version(&control_plane).await;
+            let applied = metric(&payments.metrics().await, "meshtwin_proxy_routes_version");
+            (served == 3.0 && applied == Some(3.0)).then_some(())
+        },
+    )
+    .await;
+    for _ in 0..5 {
+        let reply = call(payments.outbound, "ledger", "/echo").await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.json()["app"], "ledger-region-b");
+    }
+    // The exec hook got the decision on its standard input, and its
+    // result was audited.
+    eventually(
+        Duration::from_secs(10),
+        "the hook's result audited",
+        || async {
+            audit_kinds(&data_dir)
+                .contains(&"hook_results".to_owned())
+                .then_some(())
+        },
+    )
+    .await;
+    let results = audit_record(&data_dir, "hook_results");
+    assert_eq!(results["results"][0]["ok"], true, "{results}");
+    let stdin: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("hook-stdin.json")).unwrap())
+            .unwrap();
+    assert_eq!(stdin["event"], "failover");
+    assert_eq!(stdin["rule"], "ledger-region-a");
+    assert_eq!(stdin["to_locality"], "region-b");
+    assert_eq!(stdin["details"]["kind"], "act");
+    assert!(stdin["incidents"].is_array(), "{stdin}");
+
+    // The chain checks out while the control plane keeps writing to it.
+    let (code, out) = run_meshtwin(&["audit", "verify", "--data-dir", data_dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let (status, _) = control_plane.terminate();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_records_the_decision_and_moves_nothing() {
+    let (dir, control_plane, _payments, _ledgers, _app_b) = ledger_a_dies("dry_run").await;
+    let data_dir = control_plane.data_dir().to_owned();
+    eventually(Duration::from_secs(30), "the rule to decide", || async {
+        audit_kinds(&data_dir)
+            .contains(&"decided".to_owned())
+            .then_some(())
+    })
+    .await;
+    let decided = audit_record(&data_dir, "decided");
+    assert_eq!(decided["mode"], "dry_run");
+    let prediction = &decided["prediction"];
+    assert_eq!(prediction["from_locality"], "region-a");
+    assert_eq!(prediction["to_locality"], "region-b");
+    assert!(
+        prediction["moved_share"].as_f64().unwrap() > 0.0,
+        "{prediction}"
+    );
+    assert_eq!(prediction["edges"][0]["caller"], "payments", "{prediction}");
+    // Nothing moves and no hook runs: no act record, the routes stay at
+    // version 2.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!audit_kinds(&data_dir).contains(&"act".to_owned()));
+    assert!(!audit_kinds(&data_dir).contains(&"hook_results".to_owned()));
+    assert!(!dir.path().join("hook-stdin.json").exists());
+    assert_eq!(routes_version(&control_plane).await, 2.0);
+}
