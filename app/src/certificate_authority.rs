@@ -144,6 +144,13 @@ impl CertificateAuthority {
     }
 }
 
+impl CertificateAuthority {
+    /// The CA certificate (DER), to trust the mesh's peers.
+    pub(crate) fn ca_der(&self) -> &[u8] {
+        &self.ca_der
+    }
+}
+
 pub(crate) fn unix_ms(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

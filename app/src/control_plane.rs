@@ -118,26 +118,14 @@ impl ControlPlane {
             query_metrics,
         };
         let max_request_bytes = settings.collector.max_request_bytes;
-        let overrides = armed.map(|(rules, audit)| {
-            if settings.mesh_routes.is_none() && rules.rules.iter().any(|r| r.shift_traffic.is_some()) {
-                tracing::warn!("failover rules move traffic, but no --mesh-routes file is served: proxies will not see their overrides");
-            }
-            let (overrides, engine) = crate::failover_loop::engine_loop(
-                rules,
-                audit,
-                web_state.view.clone(),
-                stopped(stop_rx.clone()),
-            );
-            tasks.spawn(engine);
-            overrides
-        });
+        let (overrides_tx, overrides) = watch::channel(Vec::new());
         let latest_routes = match &settings.mesh_routes {
             Some(path) => {
                 let (latest, reload) = routes_api::watch_file(
                     path.clone(),
                     settings.identity.trust_domain.clone(),
                     routes_metrics.clone(),
-                    overrides,
+                    armed.is_some().then_some(overrides),
                     stopped(stop_rx.clone()),
                 )?;
                 tasks.spawn(reload);
@@ -145,6 +133,30 @@ impl ControlPlane {
             }
             None => watch::channel(None).1,
         };
+        if let Some((rules, audit)) = armed {
+            if settings.mesh_routes.is_none()
+                && rules.rules.iter().any(|r| r.shift_traffic.is_some())
+            {
+                tracing::warn!(
+                    "failover rules move traffic, but no --mesh-routes file is served: proxies will not see their overrides"
+                );
+            }
+            let armed = crate::failover_loop::Armed {
+                rules,
+                audit,
+                overrides: overrides_tx,
+                routes: latest_routes.clone(),
+                prober: crate::failover_probe::Prober::new(
+                    ca.clone(),
+                    &settings.identity.trust_domain,
+                )?,
+            };
+            tasks.spawn(crate::failover_loop::engine_loop(
+                armed,
+                web_state.view.clone(),
+                stopped(stop_rx.clone()),
+            ));
+        }
         let routes_server = RoutesServer::new(latest_routes, routes_metrics);
         tasks.spawn(engine.run(stopped(stop_rx.clone())));
         tasks.spawn(incident_log::keep(

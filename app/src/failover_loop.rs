@@ -7,31 +7,45 @@ use std::time::{Duration, SystemTime};
 
 use meshtwin_failover::audit::AuditLog;
 use meshtwin_failover::{Engine, Event, RuleSet, TwinSignals};
-use meshtwin_model::routing::Override;
+use std::sync::Arc;
+
+use meshtwin_model::routing::{MeshRoutes, Override};
 use meshtwin_model::series::TwinView;
 use tokio::sync::{mpsc, watch};
 
 use crate::certificate_authority::unix_ms;
 use crate::failover_hooks::{HookResult, fire};
+use crate::failover_probe::Prober;
+use crate::routes_api::Latest;
 
 const TICK: Duration = Duration::from_secs(1);
 
-/// The engine's overrides, for the routes stream.
-pub(crate) type Overrides = watch::Receiver<Vec<Override>>;
+/// What the loop runs with.
+pub(crate) struct Armed {
+    pub(crate) rules: RuleSet,
+    pub(crate) audit: AuditLog,
+    /// The engine's overrides, for the routes stream.
+    pub(crate) overrides: watch::Sender<Vec<Override>>,
+    /// The routes served, for the endpoints to probe.
+    pub(crate) routes: Latest,
+    pub(crate) prober: Prober,
+}
 
-/// Starts nothing yet: returns the overrides' receiver and the loop to
-/// spawn.
+/// The loop, until `stop`.
 pub(crate) fn engine_loop(
-    rules: RuleSet,
-    mut audit: AuditLog,
+    armed: Armed,
     twin: watch::Receiver<TwinView>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
-) -> (
-    Overrides,
-    impl std::future::Future<Output = ()> + Send + 'static,
-) {
-    let (overrides_tx, overrides) = watch::channel(Vec::new());
-    let task = async move {
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let Armed {
+        rules,
+        mut audit,
+        overrides: overrides_tx,
+        routes,
+        prober,
+    } = armed;
+    let prober = Arc::new(prober);
+    async move {
         let mut engine = Engine::new(rules);
         let mut signals = TwinSignals::default();
         let (hooks_tx, mut hooks_rx) = mpsc::channel::<(Event, Vec<HookResult>)>(64);
@@ -53,6 +67,7 @@ pub(crate) fn engine_loop(
                     let now = unix_ms(SystemTime::now());
                     let observed = signals.observe(&twin.borrow());
                     let events = engine.tick(now, &observed);
+                    probe_moved_localities(&engine, &routes, &prober);
                     if events.is_empty() {
                         continue;
                     }
@@ -71,8 +86,46 @@ pub(crate) fn engine_loop(
                 }
             }
         }
+    }
+}
+
+/// One probe to each endpoint of every locality a rule has moved traffic
+/// away from, so that its recovery shows in the twin.
+fn probe_moved_localities(engine: &Engine, routes: &Latest, prober: &Arc<Prober>) {
+    let active: Vec<_> = engine
+        .status()
+        .into_iter()
+        .filter(|s| s.phase == "active")
+        .filter_map(|s| engine.rules().rule(&s.rule).cloned())
+        .filter(|r| r.shift_traffic.is_some())
+        .collect();
+    if active.is_empty() {
+        return;
+    }
+    let Some(update) = routes.borrow().clone() else {
+        return;
     };
-    (overrides, task)
+    let Ok(served) = serde_json::from_str::<MeshRoutes>(&update.routes_json) else {
+        return;
+    };
+    for rule in active {
+        let Some(service) = served.services.iter().find(|s| s.name == rule.service) else {
+            continue;
+        };
+        for endpoint in service
+            .endpoints
+            .iter()
+            .filter(|e| e.locality == rule.locality)
+        {
+            let (prober, service, address) = (prober.clone(), service.clone(), endpoint.address);
+            let path = rule.probe_path.clone();
+            tokio::spawn(async move {
+                if let Err(error) = prober.probe(&service, address, &path).await {
+                    tracing::debug!(%error, %address, service = %service.name, "failover probe failed");
+                }
+            });
+        }
+    }
 }
 
 fn append(audit: &mut AuditLog, kind: &str, record: serde_json::Value) {

@@ -18,6 +18,7 @@ mod eval;
 mod failover_cli;
 mod failover_hooks;
 mod failover_loop;
+mod failover_probe;
 mod failover_stage;
 mod generate;
 mod grpc_service;

@@ -147,6 +147,11 @@ pub struct Rule {
     /// Move traffic back once `recover` has held.
     #[serde(default = "default_true")]
     pub failback: bool,
+    /// While traffic is moved away, the control plane sends one `GET` of
+    /// this path a second to each endpoint of the locality, so that its
+    /// recovery shows in the twin.
+    #[serde(default = "default_probe_path")]
+    pub probe_path: String,
     /// RFC 3339; from then on the rule is not evaluated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
@@ -185,6 +190,9 @@ fn default_share() -> f64 {
 }
 fn default_override_ttl() -> u64 {
     120
+}
+fn default_probe_path() -> String {
+    "/".to_owned()
 }
 fn default_true() -> bool {
     true

@@ -23,6 +23,7 @@ const RULE_KEYS: &[&str] = &[
     "max_traffic_share",
     "override_ttl_s",
     "failback",
+    "probe_path",
     "expires",
 ];
 
@@ -195,6 +196,9 @@ pub fn rule_problems(rule: &Rule) -> Vec<String> {
     }
     if !(rule.max_traffic_share > 0.0 && rule.max_traffic_share <= 1.0) {
         problem("max_traffic_share must be above 0 and at most 1".to_owned());
+    }
+    if !rule.probe_path.starts_with('/') {
+        problem("probe_path must start with /".to_owned());
     }
     if !(10..=86_400).contains(&rule.override_ttl_s) {
         problem("override_ttl_s must be 10 to 86400".to_owned());

@@ -24,6 +24,10 @@ pub mod control;
 #[cfg(feature = "control-api")]
 pub mod routing;
 
+/// Verifying a peer's certificate as a SPIFFE identity (rustls).
+#[cfg(feature = "tls")]
+pub mod peer_verify;
+
 /// Reading config files with every problem reported at once.
 #[cfg(feature = "config-file")]
 pub mod config_file;

@@ -4,8 +4,6 @@
 //! Rotation swaps the certificate under live configs, so established and
 //! new connections keep working throughout.
 
-mod verify;
-
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,7 +26,7 @@ use rustls::server::{ClientHello, ParsedCertificate, ResolvesServerCert, WebPkiC
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore, ServerConfig, SignatureScheme};
 
-pub use verify::{WrongIdentity, spiffe_id_of};
+pub use meshtwin_model::peer_verify::{WrongIdentity, spiffe_id_of};
 
 use crate::control_client::ControlClient;
 
@@ -254,7 +252,7 @@ impl Identity {
         if let Some(config) = cache.get(&(expected.clone(), alpn)) {
             return Ok(config.clone());
         }
-        let verifier = verify::ExpectedServer::new(
+        let verifier = meshtwin_model::peer_verify::ExpectedServer::new(
             self.roots.clone(),
             expected.clone(),
             self.provider.clone(),

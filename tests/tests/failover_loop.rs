@@ -4,14 +4,17 @@
 //! When ledger's app in region-a dies, its inbound proxy's spans show the
 //! errors in the twin's region-a signals; an `auto` rule decides, writes
 //! the decision to the audit log and serves an override that the proxy
-//! applies; a `dry_run` rule records the decision and its predicted effect
-//! and serves nothing.
+//! applies; once the app is back, the control plane's probes show the
+//! recovery and traffic moves back. A `dry_run` rule records the decision
+//! and its predicted effect and serves nothing.
 
 use std::path::Path;
 use std::time::Duration;
 
 use meshtwin_tests::client::{self, metric};
-use meshtwin_tests::mesh::{MeshProxy, Spawned, call, caller, instance, write_routes};
+use meshtwin_tests::mesh::{
+    MeshProxy, Spawned, call, caller, instance, start_app_on, write_routes,
+};
 use meshtwin_tests::sandbox::{Meshtwin, eventually, run_meshtwin};
 
 fn rules(mode: &str, hook_out: &Path) -> String {
@@ -23,7 +26,7 @@ mode = "{mode}"
 service = "ledger"
 locality = "region-a"
 when = {{ signal = "error_ratio", above = 0.2, for_s = 1 }}
-recover = {{ signal = "error_ratio", below = 0.01, for_s = 60 }}
+recover = {{ signal = "error_ratio", below = 0.01, for_s = 5 }}
 shift_traffic = {{ to_locality = "region-b" }}
 override_ttl_s = 30
 exec = [{{ argv = ["sh", "-c", "cat > \"$OUT\""], env = {{ OUT = "{}" }} }}]
@@ -57,17 +60,20 @@ async fn routes_version(control_plane: &Meshtwin) -> f64 {
     metric(&page, "meshtwin_control_routes_version").unwrap_or(0.0)
 }
 
+/// The mesh once ledger's region-a app has died.
+struct Scenario {
+    dir: tempfile::TempDir,
+    control_plane: Meshtwin,
+    payments: MeshProxy,
+    _ledgers: [MeshProxy; 2],
+    _app_b: Spawned,
+    /// Where ledger's region-a app listened, to start it there again.
+    app_a: String,
+}
+
 /// Runs the scenario up to ledger's region-a app dying and its errors
-/// reaching the twin; returns what the caller needs to look further.
-async fn ledger_a_dies(
-    mode: &str,
-) -> (
-    tempfile::TempDir,
-    Meshtwin,
-    MeshProxy,
-    [MeshProxy; 2],
-    Spawned,
-) {
+/// reaching the twin.
+async fn ledger_a_dies(mode: &str) -> Scenario {
     let dir = tempfile::tempdir().expect("temp dir");
     let routes = dir.path().join("routes.toml");
     std::fs::write(&routes, "").expect("an empty routes file");
@@ -110,16 +116,49 @@ async fn ledger_a_dies(
 
     // ledger's app in region-a dies; its inbound proxy answers 502 and
     // reports the failed requests until the caller's proxy ejects it.
+    // The twin has paired the calls into the payments → ledger edge.
+    let graph = format!("{}/api/v1/graph", control_plane.web);
+    eventually(
+        Duration::from_secs(15),
+        "the payments → ledger edge",
+        || async {
+            let edges = client::get(&graph).await.json()["edges"].clone();
+            let edges = edges.as_array().cloned().unwrap_or_default();
+            edges
+                .iter()
+                .any(|e| {
+                    let end = |key: &str| e[key].as_str().unwrap_or_default().to_owned();
+                    end("source").ends_with("payments") && end("target").ends_with("ledger")
+                })
+                .then_some(())
+        },
+    )
+    .await;
+    let app_a_address = app_a.address("http").to_string();
     app_a.kill();
     for _ in 0..20 {
         let _ = call(payments.outbound, "ledger", "/echo").await;
     }
-    (dir, control_plane, payments, [ledger_a, ledger_b], app_b)
+    Scenario {
+        dir,
+        control_plane,
+        payments,
+        _ledgers: [ledger_a, ledger_b],
+        _app_b: app_b,
+        app_a: app_a_address,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_auto_rule_fails_over_through_the_routes_stream_and_audits_it() {
-    let (dir, control_plane, payments, _ledgers, _app_b) = ledger_a_dies("auto").await;
+    let Scenario {
+        dir,
+        control_plane,
+        payments,
+        _ledgers,
+        _app_b,
+        app_a,
+    } = ledger_a_dies("auto").await;
     let data_dir = control_plane.data_dir().to_owned();
     eventually(Duration::from_secs(30), "the rule to act", || async {
         audit_kinds(&data_dir)
@@ -177,6 +216,42 @@ async fn an_auto_rule_fails_over_through_the_routes_stream_and_audits_it() {
     assert_eq!(stdin["details"]["kind"], "act");
     assert!(stdin["incidents"].is_array(), "{stdin}");
 
+    // ledger's app in region-a comes back. The control plane's probes
+    // reach it while traffic is away; once the errors have left the
+    // twin's one-minute window and recovery has held 5 s, traffic moves
+    // back: the override is withdrawn and the proxy serves region-a again.
+    let _app_a = start_app_on("ledger-region-a", &app_a, false);
+    eventually(Duration::from_secs(120), "the fail-back", || async {
+        audit_kinds(&data_dir)
+            .contains(&"fail_back".to_owned())
+            .then_some(())
+    })
+    .await;
+    let back = audit_record(&data_dir, "fail_back");
+    assert_eq!(back["dry_run"], false, "{back}");
+    eventually(
+        Duration::from_secs(45),
+        "traffic back in region-a",
+        || async {
+            // Renewals of the override were versions too: the proxy has
+            // applied the latest, the one without it.
+            let served = routes_version(&control_plane).await;
+            let applied = metric(&payments.metrics().await, "meshtwin_proxy_routes_version");
+            let reply = call(payments.outbound, "ledger", "/echo").await;
+            (applied == Some(served)
+                && reply.status == 200
+                && reply.json()["app"] == "ledger-region-a")
+                .then_some(())
+        },
+    )
+    .await;
+    let kinds = audit_kinds(&data_dir);
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "hook_results").count(),
+        2,
+        "{kinds:?}"
+    );
+
     // The chain checks out while the control plane keeps writing to it.
     let (code, out) = run_meshtwin(&["audit", "verify", "--data-dir", data_dir.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
@@ -186,7 +261,9 @@ async fn an_auto_rule_fails_over_through_the_routes_stream_and_audits_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_records_the_decision_and_moves_nothing() {
-    let (dir, control_plane, _payments, _ledgers, _app_b) = ledger_a_dies("dry_run").await;
+    let Scenario {
+        dir, control_plane, ..
+    } = ledger_a_dies("dry_run").await;
     let data_dir = control_plane.data_dir().to_owned();
     eventually(Duration::from_secs(30), "the rule to decide", || async {
         audit_kinds(&data_dir)

@@ -1,9 +1,10 @@
 //! Peer verification: the certificate chains to the mesh CA *and* names
-//! the SPIFFE ID the caller expects.
+//! the SPIFFE ID the caller expects. Used by the proxy's outbound side and
+//! by the control plane's failover probes.
 
 use std::sync::Arc;
 
-use meshtwin_model::spiffe::SpiffeId;
+use crate::spiffe::SpiffeId;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -40,14 +41,14 @@ pub struct WrongIdentity {
 
 /// Verifies a server (an inbound proxy) as the destination's identity.
 #[derive(Debug)]
-pub(crate) struct ExpectedServer {
+pub struct ExpectedServer {
     roots: Arc<RootCertStore>,
     expected: SpiffeId,
     provider: Arc<CryptoProvider>,
 }
 
 impl ExpectedServer {
-    pub(crate) fn new(
+    pub fn new(
         roots: Arc<RootCertStore>,
         expected: SpiffeId,
         provider: Arc<CryptoProvider>,
