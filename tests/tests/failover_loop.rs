@@ -65,10 +65,20 @@ struct Scenario {
     dir: tempfile::TempDir,
     control_plane: Meshtwin,
     payments: MeshProxy,
-    _ledgers: [MeshProxy; 2],
+    ledgers: [MeshProxy; 2],
     _app_b: Spawned,
     /// Where ledger's region-a app listened, to start it there again.
     app_a: String,
+    _traffic: Traffic,
+}
+
+/// payments' calls, stopped with the scenario.
+struct Traffic(tokio::task::JoinHandle<()>);
+
+impl Drop for Traffic {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Runs the scenario up to ledger's region-a app dying and its errors
@@ -136,16 +146,22 @@ async fn ledger_a_dies(mode: &str) -> Scenario {
     .await;
     let app_a_address = app_a.address("http").to_string();
     app_a.kill();
-    for _ in 0..20 {
-        let _ = call(payments.outbound, "ledger", "/echo").await;
-    }
+    // payments keeps calling, ten times a second, as a client would.
+    let outbound = payments.outbound;
+    let traffic = Traffic(tokio::spawn(async move {
+        for _ in 0..3_000 {
+            let _ = call(outbound, "ledger", "/echo").await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }));
     Scenario {
         dir,
         control_plane,
         payments,
-        _ledgers: [ledger_a, ledger_b],
+        ledgers: [ledger_a, ledger_b],
         _app_b: app_b,
         app_a: app_a_address,
+        _traffic: traffic,
     }
 }
 
@@ -155,12 +171,13 @@ async fn an_auto_rule_fails_over_through_the_routes_stream_and_audits_it() {
         dir,
         control_plane,
         payments,
-        _ledgers,
+        ledgers: _ledgers,
         _app_b,
         app_a,
+        _traffic,
     } = ledger_a_dies("auto").await;
     let data_dir = control_plane.data_dir().to_owned();
-    eventually(Duration::from_secs(30), "the rule to act", || async {
+    eventually(Duration::from_secs(60), "the rule to act", || async {
         audit_kinds(&data_dir)
             .contains(&"act".to_owned())
             .then_some(())
@@ -245,12 +262,16 @@ async fn an_auto_rule_fails_over_through_the_routes_stream_and_audits_it() {
         },
     )
     .await;
-    let kinds = audit_kinds(&data_dir);
-    assert_eq!(
-        kinds.iter().filter(|k| *k == "hook_results").count(),
-        2,
-        "{kinds:?}"
-    );
+    // The fail-back's hook ran too; its result is audited when it ends.
+    eventually(
+        Duration::from_secs(10),
+        "the fail-back hook audited",
+        || async {
+            let kinds = audit_kinds(&data_dir);
+            (kinds.iter().filter(|k| *k == "hook_results").count() == 2).then_some(())
+        },
+    )
+    .await;
 
     // The chain checks out while the control plane keeps writing to it.
     let (code, out) = run_meshtwin(&["audit", "verify", "--data-dir", data_dir.to_str().unwrap()]);
@@ -261,16 +282,44 @@ async fn an_auto_rule_fails_over_through_the_routes_stream_and_audits_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_records_the_decision_and_moves_nothing() {
-    let Scenario {
-        dir, control_plane, ..
-    } = ledger_a_dies("dry_run").await;
+    // Bound whole: every process and the traffic live to the test's end.
+    let scenario = ledger_a_dies("dry_run").await;
+    let (dir, control_plane, payments) =
+        (&scenario.dir, &scenario.control_plane, &scenario.payments);
+    let ledger_a = &scenario.ledgers[0];
     let data_dir = control_plane.data_dir().to_owned();
-    eventually(Duration::from_secs(30), "the rule to decide", || async {
-        audit_kinds(&data_dir)
-            .contains(&"decided".to_owned())
-            .then_some(())
-    })
-    .await;
+    for _ in 0..600 {
+        if audit_kinds(&data_dir).contains(&"decided".to_owned()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !audit_kinds(&data_dir).contains(&"decided".to_owned()) {
+        let graph = client::get(&format!("{}/api/v1/graph", control_plane.web))
+            .await
+            .text();
+        let log =
+            std::fs::read_to_string(data_dir.join("audit").join("audit.log")).unwrap_or_default();
+        let spans = |page: String| {
+            page.lines()
+                .filter(|l| l.contains("spans") || l.contains("requests_total"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let (p, a) = (
+            spans(payments.metrics().await),
+            spans(ledger_a.metrics().await),
+        );
+        let cp = spans(
+            client::get(&format!("{}/metrics", control_plane.web))
+                .await
+                .text(),
+        );
+        panic!(
+            "no decision within 30 s\naudit:\n{log}\ngraph:\n{graph}\npayments:\n{p}\nledger-a:\n{a}\ncontrol plane:\n{cp}"
+        );
+    }
     let decided = audit_record(&data_dir, "decided");
     assert_eq!(decided["mode"], "dry_run");
     let prediction = &decided["prediction"];
@@ -287,5 +336,5 @@ async fn a_dry_run_records_the_decision_and_moves_nothing() {
     assert!(!audit_kinds(&data_dir).contains(&"act".to_owned()));
     assert!(!audit_kinds(&data_dir).contains(&"hook_results".to_owned()));
     assert!(!dir.path().join("hook-stdin.json").exists());
-    assert_eq!(routes_version(&control_plane).await, 2.0);
+    assert_eq!(routes_version(control_plane).await, 2.0);
 }
