@@ -3,12 +3,11 @@
 //! log, publishes the overrides in force to the routes stream, and calls
 //! hooks when traffic moves (their results are audited when they end).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use meshtwin_failover::audit::AuditLog;
 use meshtwin_failover::{Engine, Event, RuleSet, TwinSignals};
-use std::sync::Arc;
-
 use meshtwin_model::routing::{MeshRoutes, Override};
 use meshtwin_model::series::TwinView;
 use tokio::sync::{mpsc, watch};

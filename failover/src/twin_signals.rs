@@ -26,18 +26,27 @@ impl TwinSignals {
             .flat_map(|i| i.nodes.iter().map(String::as_str))
             .collect();
         let snapshot = &view.snapshot;
+        // Each node's callers, gathered in one pass over the edges.
+        let names: BTreeMap<&str, &str> = snapshot
+            .nodes
+            .iter()
+            .map(|n| (n.id.as_str(), n.name.as_str()))
+            .collect();
+        let mut callers_of: BTreeMap<&str, Vec<(&str, f64)>> = BTreeMap::new();
+        for edge in &snapshot.edges {
+            if let Some(source) = names.get(edge.source.as_str()) {
+                callers_of
+                    .entry(edge.target.as_str())
+                    .or_default()
+                    .push((source, edge.windows.last_1m.rate_per_second));
+            }
+        }
         let mut observed = Observed::default();
         for node in &snapshot.nodes {
             let service_rate = node.windows.last_1m.rate_per_second;
-            let callers: Vec<(&str, f64)> = snapshot
-                .edges
-                .iter()
-                .filter(|e| e.target == node.id)
-                .filter_map(|e| {
-                    let source = snapshot.nodes.iter().find(|n| n.id == e.source)?;
-                    Some((source.name.as_str(), e.windows.last_1m.rate_per_second))
-                })
-                .collect();
+            let callers = callers_of
+                .get(node.id.as_str())
+                .map_or(&[][..], Vec::as_slice);
             for locality in &node.localities {
                 let window = &locality.windows.last_1m;
                 let key = (node.name.clone(), locality.locality.clone());
